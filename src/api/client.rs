@@ -1,0 +1,252 @@
+//! The client and its builder, written once and compiled into both flavours.
+//!
+//! Code here is compiled twice: in `decart::blocking` every `async fn` becomes a plain `fn`
+//! (`maybe_async::must_be_sync`), in `decart::nonblocking` it stays async.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::maybe_async;
+use super::tokens::Tokens;
+use super::transport::{self, HttpClient, Transport};
+use crate::config::{Config, ConfigBuilder, MAX_JSON_BODY, RetryPolicy};
+use crate::error::{ApiError, Error, Operation};
+use crate::http::{self, Body, Method, Request};
+use crate::retry::{self, Failure, Replay};
+
+/// How much of an error answer's body is read (the rest is dropped).
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// A Decart API client.
+///
+/// Cheap to clone (the state is shared behind an `Arc`), `Send` and `Sync`; its `Debug` output
+/// never shows the API key. Build one with [`Client::new`], [`Client::from_env`] or
+/// [`Client::builder`].
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    transport: Transport,
+}
+
+impl Client {
+    /// A client with this API key and every default (base URL `https://api.decart.ai`, 10 s
+    /// connect timeout, 60 s request timeout, 3 attempts).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingApiKey`] if the key is empty or white space only.
+    pub fn new(api_key: impl Into<String>) -> Result<Self, Error> {
+        Self::builder().api_key(api_key).build()
+    }
+
+    /// A client configured from the environment: the key from `DECART_API_KEY` (trimmed) and,
+    /// if set, the base URL from `DECART_BASE_URL`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingApiKey`] if `DECART_API_KEY` is unset or blank,
+    /// [`Error::InvalidBaseUrl`] if `DECART_BASE_URL` is not an http(s) URL with a host.
+    pub fn from_env() -> Result<Self, Error> {
+        ClientBuilder {
+            config: ConfigBuilder::from_env(),
+            http_client: None,
+        }
+        .build()
+    }
+
+    /// A builder for every setting. Without [`ClientBuilder::api_key`], the key is read from
+    /// `DECART_API_KEY`.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Client tokens: short-lived keys (and signed JWTs) for browsers and other clients.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens::new(self)
+    }
+
+    /// The base URL calls go to, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.inner.config.base_url
+    }
+
+    /// The `User-Agent` sent with every call.
+    pub fn user_agent(&self) -> &str {
+        &self.inner.config.user_agent
+    }
+
+    /// The retry policy in force.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.config.retry
+    }
+
+    /// Sends a JSON call with retries and returns the body of its 2xx answer.
+    #[maybe_async]
+    pub(crate) async fn call_json(
+        &self,
+        operation: Operation,
+        method: Method,
+        path: &str,
+        body: Body,
+        replay: Replay,
+    ) -> Result<Vec<u8>, Error> {
+        let request = Request {
+            method,
+            url: http::join(&self.inner.config.base_url, path),
+            body,
+            timeout: self.inner.config.request_timeout,
+        };
+        let policy = self.inner.config.retry;
+        let mut attempt = 1;
+        loop {
+            let (error, retryable, retry_after) = match self.inner.transport.send(&request).await {
+                Ok(response) if (200..300).contains(&response.status) => {
+                    match response.read_limited(MAX_JSON_BODY).await {
+                        Ok(body) if body.len() > MAX_JSON_BODY => {
+                            return Err(Error::decode(
+                                operation,
+                                format!("the body is larger than {MAX_JSON_BODY} bytes"),
+                                &body,
+                            ));
+                        }
+                        Ok(body) => return Ok(body),
+                        // The answer broke off: the server has acted on the request.
+                        Err(source) => {
+                            let retryable = replay == Replay::Idempotent;
+                            (Error::Transport { operation, source }, retryable, None)
+                        }
+                    }
+                }
+                Ok(response) => {
+                    let status = response.status;
+                    let retry_after = http::retry_after(response.header("retry-after"));
+                    let body = response
+                        .read_limited(ERROR_BODY_LIMIT)
+                        .await
+                        .unwrap_or_default();
+                    let error = ApiError::from_response(operation, status, &body, retry_after);
+                    let retryable = retry::should_retry(replay, &Failure::Status(status));
+                    (Error::Api(error), retryable, retry_after)
+                }
+                Err(source) => {
+                    let retryable = retry::should_retry(replay, &Failure::Transport(&source));
+                    (Error::Transport { operation, source }, retryable, None)
+                }
+            };
+            if !retryable || attempt >= policy.attempts() {
+                return Err(error);
+            }
+            let delay = retry::delay(&policy, attempt, retry_after, retry::random_unit());
+            log::debug!(
+                "{operation}: attempt {attempt} of {} failed ({error}); retrying in {delay:?}",
+                policy.attempts()
+            );
+            transport::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.inner.config;
+        f.debug_struct("Client")
+            .field("base_url", &c.base_url)
+            .field("user_agent", &c.user_agent)
+            .field("connect_timeout", &c.connect_timeout)
+            .field("request_timeout", &c.request_timeout)
+            .field("retry", &c.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Client`]. Every setting is optional but the API key, which falls back to
+/// `DECART_API_KEY`.
+#[derive(Default)]
+pub struct ClientBuilder {
+    config: ConfigBuilder,
+    http_client: Option<HttpClient>,
+}
+
+impl ClientBuilder {
+    /// The API key sent as `X-API-KEY` (a permanent key, or an `ek_…` client key). It wins over
+    /// `DECART_API_KEY`; a blank key is an error, not a fall-back to the environment.
+    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
+        self.config.api_key = Some(api_key.into());
+        self
+    }
+
+    /// The base URL (default `https://api.decart.ai`); an `http://` or `https://` URL with a
+    /// host. A trailing slash is fine.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.config.base_url = Some(base_url.into());
+        self
+    }
+
+    /// A string appended to the `User-Agent`, such as `"my-app/1.2"`.
+    pub fn integration(mut self, integration: impl Into<String>) -> Self {
+        self.config.integration = Some(integration.into());
+        self
+    }
+
+    /// Time allowed to connect (TCP and TLS); default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Time allowed for one attempt of a JSON call, from connect to the end of the answer;
+    /// default 60 s.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.config.request_timeout = Some(timeout);
+        self
+    }
+
+    /// When and how failed calls are retried; default [`RetryPolicy::default`].
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry = Some(policy);
+        self
+    }
+
+    /// Turns retries off: every call is attempted once.
+    pub fn no_retries(self) -> Self {
+        self.retry_policy(RetryPolicy::disabled())
+    }
+
+    /// Sends through your own HTTP client (a `ureq::Agent` in `decart::blocking`, a
+    /// `reqwest::Client` in `decart::nonblocking`), for proxies, custom TLS roots or connection
+    /// pools shared with the rest of your program. The SDK still sets its headers and
+    /// per-request timeouts; the connect timeout and redirect policy of a `reqwest::Client`
+    /// are its own.
+    pub fn http_client(mut self, client: HttpClient) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// Checks the settings and builds the client.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingApiKey`] when no key was given and `DECART_API_KEY` is unset or blank;
+    /// [`Error::InvalidBaseUrl`] for a base URL that is not http(s) with a host;
+    /// [`Error::InvalidInput`] for a zero timeout or a key or integration string that cannot be
+    /// sent as a header; a `CLIENT_SETUP_ERROR` if the TLS stack cannot be set up.
+    pub fn build(self) -> Result<Client, Error> {
+        let config = self.config.build()?;
+        let transport = Transport::new(&config, self.http_client)?;
+        Ok(Client {
+            inner: Arc::new(Inner { config, transport }),
+        })
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.config.fmt(f)
+    }
+}

@@ -1,0 +1,50 @@
+//! `client.tokens()`: client tokens, written once for both flavours.
+
+use super::client::Client;
+use super::maybe_async;
+use crate::error::{Error, Operation};
+use crate::http::{Body, Method};
+use crate::models::tokens::{ClientToken, CreateTokenOptions};
+use crate::retry::Replay;
+
+/// Client tokens: short-lived keys for browsers and other untrusted clients. Get one from
+/// [`Client::tokens`].
+#[derive(Debug, Clone, Copy)]
+pub struct Tokens<'a> {
+    client: &'a Client,
+}
+
+impl<'a> Tokens<'a> {
+    pub(crate) fn new(client: &'a Client) -> Self {
+        Tokens { client }
+    }
+
+    /// Creates a client token (`POST /v1/client/tokens`): an opaque `ek_…` key and, when the
+    /// server signs one, a JWT with the same scope and expiry.
+    ///
+    /// The options are checked before anything is sent. The call is retried per the client's
+    /// retry policy (a duplicate client token is harmless).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidInput`] for options that break a rule (nothing is sent);
+    /// - [`Error::Api`] with code `TOKEN_CREATE_ERROR` and the status: 401 for an invalid key,
+    ///   403 when a client key tries to mint a token;
+    /// - [`Error::Decode`] for a 2xx answer without `apiKey` or `expiresAt`, or not JSON;
+    /// - [`Error::Transport`] when no answer arrived (timeout, connection refused, …).
+    #[maybe_async]
+    pub async fn create(&self, options: &CreateTokenOptions) -> Result<ClientToken, Error> {
+        options.validate()?;
+        let body = self
+            .client
+            .call_json(
+                Operation::TokenCreate,
+                Method::Post,
+                "/v1/client/tokens",
+                Body::Json(options.to_body()),
+                Replay::Idempotent,
+            )
+            .await?;
+        ClientToken::from_json(&body)
+    }
+}

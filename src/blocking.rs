@@ -1,0 +1,32 @@
+//! The blocking client: plain functions over `ureq`, no async runtime anywhere.
+//!
+//! Made for scripts, CLIs and build scripts. The same calls exist as `async fn`s in
+//! `decart::nonblocking` (feature `async`).
+//!
+//! ```no_run
+//! use decart::blocking::Client;
+//! use decart::CreateTokenOptions;
+//!
+//! # fn main() -> Result<(), decart::Error> {
+//! let client = Client::builder()
+//!     .api_key("your-api-key")
+//!     .integration("my-app/1.2")
+//!     .build()?;
+//! let token = client.tokens().create(&CreateTokenOptions::new().expires_in(300))?;
+//! println!("{} (JWT issued: {})", token.api_key, token.token.is_some());
+//! # Ok(())
+//! # }
+//! ```
+
+use maybe_async::must_be_sync as maybe_async;
+
+use crate::http::blocking as transport;
+
+#[path = "api/client.rs"]
+mod client;
+#[path = "api/tokens.rs"]
+mod tokens;
+
+pub use client::{Client, ClientBuilder};
+pub use tokens::Tokens;
+pub use transport::HttpClient;

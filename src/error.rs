@@ -1,0 +1,406 @@
+//! The one error type of the crate, shared by the blocking and the async client.
+//!
+//! Every error has a stable [`Error::code`] (the JS SDK's names where one exists), and
+//! [`Error::is_retryable`] tells whether trying the same call again later may succeed.
+//! No backend type (ureq, reqwest) appears here: transport failures are an opaque
+//! [`TransportError`] whose backend error is reachable only through
+//! [`std::error::Error::source`].
+
+use std::fmt;
+use std::time::Duration;
+
+/// How many bytes of a server's answer an error keeps, at most.
+pub const BODY_SNIPPET_LIMIT: usize = 512;
+
+/// Everything that can go wrong in the SDK.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No API key was given and `DECART_API_KEY` is not set (or is blank).
+    #[error(
+        "missing API key: pass one to Client::new / ClientBuilder::api_key, or set the DECART_API_KEY environment variable"
+    )]
+    MissingApiKey,
+
+    /// The base URL is not an `http://` or `https://` URL with a host.
+    #[error("invalid base URL {url:?}: {reason}")]
+    InvalidBaseUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An argument broke a documented rule; nothing was sent.
+    #[error("invalid input: {field}: {message}")]
+    InvalidInput {
+        /// The option or field that broke the rule (`expires_in`, `allowed_origins[2]`, …).
+        field: String,
+        /// The rule, in words.
+        message: String,
+    },
+
+    /// No model of that name (and kind) is in the registry.
+    #[error("Model {name} not found")]
+    ModelNotFound {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// The server answered with a non-2xx status.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+
+    /// The request did not get an HTTP answer: connect, TLS, timeout, I/O.
+    #[error("{operation} failed: {source}")]
+    Transport {
+        /// What the SDK was doing.
+        operation: Operation,
+        /// The failure, with its kind.
+        #[source]
+        source: TransportError,
+    },
+
+    /// The server answered 2xx, but the body is not what the API promises.
+    #[error("{operation} failed: could not decode the response: {message}")]
+    Decode {
+        /// What the SDK was doing.
+        operation: Operation,
+        /// What was wrong with the body.
+        message: String,
+        /// The start of the body (at most [`BODY_SNIPPET_LIMIT`] bytes, lossy UTF-8).
+        body_snippet: String,
+    },
+}
+
+impl Error {
+    /// A stable, machine-readable code for this error.
+    ///
+    /// Codes follow the JS SDK where it has one: `INVALID_API_KEY`, `INVALID_BASE_URL`,
+    /// `INVALID_INPUT`, and per-operation codes such as `TOKEN_CREATE_ERROR` for failed calls.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::MissingApiKey => "INVALID_API_KEY",
+            Error::InvalidBaseUrl { .. } => "INVALID_BASE_URL",
+            Error::InvalidInput { .. } => "INVALID_INPUT",
+            Error::ModelNotFound { .. } => "MODEL_NOT_FOUND",
+            Error::Api(e) => e.operation.code(),
+            Error::Transport { operation, .. } | Error::Decode { operation, .. } => {
+                operation.code()
+            }
+        }
+    }
+
+    /// The HTTP status, when the server answered with an error status.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api(e) => Some(e.status),
+            _ => None,
+        }
+    }
+
+    /// The operation that failed, for errors that come from a call.
+    pub fn operation(&self) -> Option<Operation> {
+        match self {
+            Error::Api(e) => Some(e.operation),
+            Error::Transport { operation, .. } | Error::Decode { operation, .. } => {
+                Some(*operation)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the same call may succeed if tried again later (429, 5xx, transport failures).
+    ///
+    /// The client already retries these per its [`RetryPolicy`](crate::RetryPolicy); this is
+    /// for callers who add their own outer retry.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Api(e) => is_retryable_status(e.status),
+            Error::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn invalid_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn decode(operation: Operation, message: impl Into<String>, body: &[u8]) -> Self {
+        Error::Decode {
+            operation,
+            message: message.into(),
+            body_snippet: snippet(body),
+        }
+    }
+}
+
+/// 429 and every 5xx may succeed later.
+pub(crate) fn is_retryable_status(status: u16) -> bool {
+    status == 429 || (500..=599).contains(&status)
+}
+
+/// The server answered a call with an error status.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// What the SDK was doing.
+    pub operation: Operation,
+    /// The HTTP status.
+    pub status: u16,
+    /// The server's `detail` field, when the body was JSON with one.
+    pub detail: Option<String>,
+    /// The start of the body (at most [`BODY_SNIPPET_LIMIT`] bytes, lossy UTF-8).
+    pub body_snippet: String,
+    /// The delay the server asked for in `Retry-After`, when it gave one.
+    pub retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    /// Builds the error from a status and the (possibly partial) body of the answer.
+    pub(crate) fn from_response(
+        operation: Operation,
+        status: u16,
+        body: &[u8],
+        retry_after: Option<Duration>,
+    ) -> Self {
+        ApiError {
+            operation,
+            status,
+            detail: detail_of(body),
+            body_snippet: snippet(body),
+            retry_after,
+        }
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("operation", &self.operation)
+            .field("status", &self.status)
+            .field("detail", &self.detail)
+            .field("body_snippet", &self.body_snippet)
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed: HTTP {}", self.operation, self.status)?;
+        match &self.detail {
+            Some(detail) => write!(f, ": {detail}"),
+            None if !self.body_snippet.trim().is_empty() => {
+                write!(f, ": {}", self.body_snippet.trim())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The `detail` of a JSON error body (`{"detail": "..."}`); FastAPI's validation errors
+/// (`{"detail": [{"msg": ...}]}`) are kept as compact JSON.
+fn detail_of(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match value.get("detail")? {
+        serde_json::Value::String(s) => Some(bounded(s)),
+        serde_json::Value::Null => None,
+        other => Some(bounded(&other.to_string())),
+    }
+}
+
+fn bounded(s: &str) -> String {
+    if s.len() <= BODY_SNIPPET_LIMIT {
+        return s.to_owned();
+    }
+    let mut end = BODY_SNIPPET_LIMIT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// The first [`BODY_SNIPPET_LIMIT`] bytes of a body as lossy UTF-8.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    let cut = body.len().min(BODY_SNIPPET_LIMIT);
+    let mut s = String::from_utf8_lossy(&body[..cut]).into_owned();
+    if body.len() > cut {
+        s.push('…');
+    }
+    s
+}
+
+/// The API operation that failed; its [`code`](Operation::code) is the error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `POST /v1/client/tokens`.
+    TokenCreate,
+    /// Building the client's HTTP stack (TLS set-up).
+    ClientSetup,
+}
+
+impl Operation {
+    /// The stable error code of a failed call of this operation.
+    pub fn code(self) -> &'static str {
+        match self {
+            Operation::TokenCreate => "TOKEN_CREATE_ERROR",
+            Operation::ClientSetup => "CLIENT_SETUP_ERROR",
+        }
+    }
+
+    /// A short human description ("create client token").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Operation::TokenCreate => "create client token",
+            Operation::ClientSetup => "set up the HTTP client",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// What kind of transport failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// The connect, request or body timeout ran out.
+    Timeout,
+    /// The host could not be resolved or the connection was refused.
+    Connect,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// The connection broke while sending or receiving (reset, closed early, truncated).
+    Io,
+    /// Anything else the HTTP backend reported (malformed response, protocol error, …).
+    Other,
+}
+
+impl fmt::Display for TransportErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportErrorKind::Timeout => "timed out",
+            TransportErrorKind::Connect => "could not connect",
+            TransportErrorKind::Tls => "TLS error",
+            TransportErrorKind::Io => "connection error",
+            TransportErrorKind::Other => "HTTP error",
+        })
+    }
+}
+
+/// An HTTP request that got no usable answer. Opaque: ask [`kind`](TransportError::kind),
+/// and find the backend's error through [`source`](std::error::Error::source).
+pub struct TransportError {
+    kind: TransportErrorKind,
+    unsent: bool,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl TransportError {
+    pub(crate) fn new(
+        kind: TransportErrorKind,
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
+        TransportError {
+            kind,
+            unsent: kind == TransportErrorKind::Connect,
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// Marks a failure that happened before the connection was made (a connect timeout).
+    pub(crate) fn before_connect(mut self) -> Self {
+        self.unsent = true;
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// Whether the request provably never reached the server (the connection was never made:
+    /// refused, unresolvable, or the connect timeout ran out), so that even a request that must
+    /// be submitted once can be sent again safely.
+    pub fn is_request_unsent(&self) -> bool {
+        self.unsent
+    }
+}
+
+impl fmt::Debug for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportError")
+            .field("kind", &self.kind)
+            .field("unsent", &self.unsent)
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "{}", self.kind)
+        } else {
+            write!(f, "{}: {}", self.kind, self.message)
+        }
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_static() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Error>();
+    }
+
+    #[test]
+    fn api_error_keeps_detail_and_bounded_snippet() {
+        let body = format!("{{\"detail\":\"nope\",\"pad\":\"{}\"}}", "x".repeat(2000));
+        let e = ApiError::from_response(Operation::TokenCreate, 401, body.as_bytes(), None);
+        assert_eq!(e.detail.as_deref(), Some("nope"));
+        assert!(e.body_snippet.len() <= BODY_SNIPPET_LIMIT + '…'.len_utf8());
+        assert_eq!(e.to_string(), "create client token failed: HTTP 401: nope");
+    }
+
+    #[test]
+    fn api_error_plain_text_body() {
+        let e = ApiError::from_response(Operation::TokenCreate, 502, b"Bad Gateway\n", None);
+        assert_eq!(e.detail, None);
+        assert_eq!(
+            e.to_string(),
+            "create client token failed: HTTP 502: Bad Gateway"
+        );
+        assert!(Error::Api(e).is_retryable());
+    }
+
+    #[test]
+    fn snippet_cuts_on_bytes_lossily() {
+        let body = "é".repeat(BODY_SNIPPET_LIMIT);
+        let s = snippet(body.as_bytes());
+        assert!(s.ends_with('…'));
+    }
+}

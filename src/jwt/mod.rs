@@ -1,0 +1,1 @@
+//! Offline verification of Decart client-token JWTs (EdDSA / Ed25519).

@@ -1,0 +1,162 @@
+//! Retry decisions and backoff math. No sleeping here: the flavours sleep.
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::RetryPolicy;
+use crate::error::{TransportError, is_retryable_status};
+
+/// How a request may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // SubmitOnce arrives with job submission.
+pub(crate) enum Replay {
+    /// Sending it twice is harmless (reads, deletes, token creation): retry 429, 5xx and any
+    /// transport failure.
+    Idempotent,
+    /// Sending it twice costs the user (a video job): retry only when the request provably did
+    /// not reach the server (connect failure) or the server refused it with 429.
+    SubmitOnce,
+}
+
+/// What went wrong with one attempt.
+pub(crate) enum Failure<'a> {
+    Status(u16),
+    Transport(&'a TransportError),
+}
+
+/// Whether this failure may be retried for a request of this kind.
+pub(crate) fn should_retry(replay: Replay, failure: &Failure<'_>) -> bool {
+    match (replay, failure) {
+        (Replay::Idempotent, Failure::Status(s)) => is_retryable_status(*s),
+        (Replay::Idempotent, Failure::Transport(_)) => true,
+        (Replay::SubmitOnce, Failure::Status(s)) => *s == 429,
+        (Replay::SubmitOnce, Failure::Transport(e)) => e.is_request_unsent(),
+    }
+}
+
+/// The delay before retry number `retry` (1 for the first retry): full jitter over an
+/// exponentially growing window, or the server's `Retry-After` (capped) when that is longer.
+pub(crate) fn delay(
+    policy: &RetryPolicy,
+    retry: u32,
+    retry_after: Option<Duration>,
+    random_unit: f64,
+) -> Duration {
+    let window = backoff_window(policy, retry);
+    let jittered = window.mul_f64(random_unit.clamp(0.0, 1.0));
+    match retry_after {
+        Some(asked) => jittered.max(asked.min(policy.retry_after_cap())),
+        None => jittered,
+    }
+}
+
+/// `min(cap, base · 2^(retry-1))`.
+pub(crate) fn backoff_window(policy: &RetryPolicy, retry: u32) -> Duration {
+    let exp = retry.saturating_sub(1).min(30);
+    policy
+        .base()
+        .checked_mul(1u32 << exp)
+        .unwrap_or(Duration::MAX)
+        .min(policy.cap())
+}
+
+/// A uniformly random number in `[0, 1]` for the jitter.
+pub(crate) fn random_unit() -> f64 {
+    fastrand::f64()
+}
+
+/// Parses a `Retry-After` value: delay-seconds or an HTTP date (relative to `now`).
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        // Saturate absurd values; the policy caps them anyway.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::TransportErrorKind;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let p = RetryPolicy::new()
+            .base_delay(Duration::from_millis(100))
+            .max_delay(Duration::from_millis(350));
+        assert_eq!(backoff_window(&p, 1), Duration::from_millis(100));
+        assert_eq!(backoff_window(&p, 2), Duration::from_millis(200));
+        assert_eq!(backoff_window(&p, 3), Duration::from_millis(350));
+        assert_eq!(backoff_window(&p, 64), Duration::from_millis(350));
+        assert_eq!(delay(&p, 2, None, 0.5), Duration::from_millis(100));
+        assert_eq!(delay(&p, 2, None, 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_wins_when_longer_but_is_capped() {
+        let p = RetryPolicy::new()
+            .base_delay(Duration::from_millis(100))
+            .max_retry_after(Duration::from_secs(5));
+        assert_eq!(
+            delay(&p, 1, Some(Duration::from_secs(2)), 1.0),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            delay(&p, 1, Some(Duration::from_secs(3600)), 1.0),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn submit_once_retries_only_connect_and_429() {
+        let connect = TransportError::new(TransportErrorKind::Connect, "", None);
+        let timeout = TransportError::new(TransportErrorKind::Timeout, "", None);
+        assert!(should_retry(Replay::SubmitOnce, &Failure::Status(429)));
+        assert!(!should_retry(Replay::SubmitOnce, &Failure::Status(500)));
+        assert!(!should_retry(Replay::SubmitOnce, &Failure::Status(503)));
+        assert!(should_retry(
+            Replay::SubmitOnce,
+            &Failure::Transport(&connect)
+        ));
+        assert!(!should_retry(
+            Replay::SubmitOnce,
+            &Failure::Transport(&timeout)
+        ));
+        assert!(should_retry(Replay::Idempotent, &Failure::Status(503)));
+        assert!(should_retry(
+            Replay::Idempotent,
+            &Failure::Transport(&timeout)
+        ));
+        assert!(!should_retry(Replay::Idempotent, &Failure::Status(400)));
+        assert!(!should_retry(Replay::Idempotent, &Failure::Status(404)));
+    }
+}
