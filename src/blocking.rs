@@ -22,8 +22,11 @@ use maybe_async::must_be_sync as maybe_async;
 
 use crate::http::blocking as transport;
 
+// The files of src/api are compiled once per flavour, on purpose.
+#[allow(clippy::duplicate_mod)]
 #[path = "api/client.rs"]
 mod client;
+#[allow(clippy::duplicate_mod)]
 #[path = "api/tokens.rs"]
 mod tokens;
 

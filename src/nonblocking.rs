@@ -20,8 +20,11 @@ use maybe_async::must_be_async as maybe_async;
 
 use crate::http::nonblocking as transport;
 
+// The files of src/api are compiled once per flavour, on purpose.
+#[allow(clippy::duplicate_mod)]
 #[path = "api/client.rs"]
 mod client;
+#[allow(clippy::duplicate_mod)]
 #[path = "api/tokens.rs"]
 mod tokens;
 
