@@ -47,6 +47,56 @@ pub enum Error {
         name: String,
     },
 
+    /// A local file could not be read (an input) or written (a result).
+    #[error("{operation} failed: {what} {path:?}: {source}")]
+    Io {
+        /// What the SDK was doing.
+        operation: Operation,
+        /// `"cannot read input"` or `"cannot write result"`.
+        what: &'static str,
+        /// The file concerned, when there is one (a writer has none).
+        path: Option<std::path::PathBuf>,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A video job ended in the `failed` state.
+    #[error("job {job_id} failed: {reason}")]
+    JobFailed {
+        /// The job's id.
+        job_id: String,
+        /// The server's reason, or a default when it gave none.
+        reason: String,
+    },
+
+    /// Waiting for a job ran past its deadline; the job may still finish on the server.
+    #[error("gave up waiting for job {job_id} after {waited:?} (last status: {last_status})")]
+    JobTimeout {
+        /// The job's id, to check on it later.
+        job_id: String,
+        /// How long the SDK waited.
+        waited: Duration,
+        /// The last status the server reported.
+        last_status: String,
+    },
+
+    /// The wait was cancelled through a [`CancelHandle`](crate::CancelHandle).
+    #[error("waiting for job {job_id} was cancelled")]
+    Cancelled {
+        /// The job's id; the job itself goes on on the server.
+        job_id: String,
+    },
+
+    /// A body could not be sent again for a retry (a one-shot reader was already consumed).
+    #[error("{operation} failed and cannot be retried: {reason}")]
+    NotReplayable {
+        /// What the SDK was doing.
+        operation: Operation,
+        /// Why it cannot be retried.
+        reason: String,
+    },
+
     /// The server answered with a non-2xx status.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -84,6 +134,12 @@ impl Error {
             Error::InvalidBaseUrl { .. } => "INVALID_BASE_URL",
             Error::InvalidInput { .. } => "INVALID_INPUT",
             Error::ModelNotFound { .. } => "MODEL_NOT_FOUND",
+            Error::JobFailed { .. } => "QUEUE_JOB_FAILED",
+            Error::JobTimeout { .. } => "QUEUE_WAIT_TIMEOUT",
+            Error::Cancelled { .. } => "CANCELLED",
+            Error::Io { operation, .. } | Error::NotReplayable { operation, .. } => {
+                operation.code()
+            }
             Error::Api(e) => e.operation.code(),
             Error::Transport { operation, .. } | Error::Decode { operation, .. } => {
                 operation.code()
@@ -103,9 +159,10 @@ impl Error {
     pub fn operation(&self) -> Option<Operation> {
         match self {
             Error::Api(e) => Some(e.operation),
-            Error::Transport { operation, .. } | Error::Decode { operation, .. } => {
-                Some(*operation)
-            }
+            Error::Transport { operation, .. }
+            | Error::Decode { operation, .. }
+            | Error::Io { operation, .. }
+            | Error::NotReplayable { operation, .. } => Some(*operation),
             _ => None,
         }
     }
@@ -241,6 +298,22 @@ pub(crate) fn snippet(body: &[u8]) -> String {
 pub enum Operation {
     /// `POST /v1/client/tokens`.
     TokenCreate,
+    /// `POST /v1/generate/{model}`: an image edit.
+    Process,
+    /// `POST /v1/jobs/{model}`: submitting a video job.
+    QueueSubmit,
+    /// `GET /v1/jobs/{id}`: a job's status.
+    QueueStatus,
+    /// `GET /v1/jobs/{id}/content`: a job's result.
+    QueueResult,
+    /// `POST /v1/files`.
+    FilesUpload,
+    /// `GET /v1/files/{id}`.
+    FilesGet,
+    /// `DELETE /v1/files/{id}`.
+    FilesDelete,
+    /// Fetching an input given as an http(s) URL.
+    InputFetch,
     /// Building the client's HTTP stack (TLS set-up).
     ClientSetup,
 }
@@ -250,6 +323,14 @@ impl Operation {
     pub fn code(self) -> &'static str {
         match self {
             Operation::TokenCreate => "TOKEN_CREATE_ERROR",
+            Operation::Process => "PROCESSING_ERROR",
+            Operation::QueueSubmit => "QUEUE_SUBMIT_ERROR",
+            Operation::QueueStatus => "QUEUE_STATUS_ERROR",
+            Operation::QueueResult => "QUEUE_RESULT_ERROR",
+            Operation::FilesUpload => "FILES_UPLOAD_ERROR",
+            Operation::FilesGet => "FILES_GET_ERROR",
+            Operation::FilesDelete => "FILES_DELETE_ERROR",
+            Operation::InputFetch => "INPUT_FETCH_ERROR",
             Operation::ClientSetup => "CLIENT_SETUP_ERROR",
         }
     }
@@ -258,6 +339,14 @@ impl Operation {
     pub fn describe(self) -> &'static str {
         match self {
             Operation::TokenCreate => "create client token",
+            Operation::Process => "image edit",
+            Operation::QueueSubmit => "submit video job",
+            Operation::QueueStatus => "get job status",
+            Operation::QueueResult => "get job result",
+            Operation::FilesUpload => "upload file",
+            Operation::FilesGet => "get file",
+            Operation::FilesDelete => "delete file",
+            Operation::InputFetch => "fetch input URL",
             Operation::ClientSetup => "set up the HTTP client",
         }
     }

@@ -89,6 +89,10 @@ pub mod nonblocking;
 pub use config::{RetryPolicy, Secret};
 pub use error::{ApiError, Error, Operation, TransportError, TransportErrorKind};
 pub use models::tokens::{ClientToken, CreateTokenOptions, Permissions};
+pub use models::{
+    CancelHandle, CompletedJob, FileInput, FileRef, FileTtl, ImageEditInput, Input, JobState,
+    JobStatus, Model, ModelKind, VideoEditInput, VideoRestyleInput, WaitOptions,
+};
 
 /// The blocking client; the same type as [`blocking::Client`].
 #[cfg(feature = "blocking")]

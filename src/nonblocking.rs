@@ -25,9 +25,21 @@ use crate::http::nonblocking as transport;
 #[path = "api/client.rs"]
 mod client;
 #[allow(clippy::duplicate_mod)]
+#[path = "api/files.rs"]
+mod files;
+#[allow(clippy::duplicate_mod)]
+#[path = "api/process.rs"]
+mod process;
+#[allow(clippy::duplicate_mod)]
+#[path = "api/queue.rs"]
+mod queue;
+#[allow(clippy::duplicate_mod)]
 #[path = "api/tokens.rs"]
 mod tokens;
 
 pub use client::{Client, ClientBuilder};
+pub use files::Files;
+pub use process::Process;
+pub use queue::Queue;
 pub use tokens::Tokens;
-pub use transport::HttpClient;
+pub use transport::{HttpClient, Sink};

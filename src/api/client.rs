@@ -7,12 +7,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::files::Files;
 use super::maybe_async;
+use super::process::Process;
+use super::queue::Queue;
 use super::tokens::Tokens;
 use super::transport::{self, HttpClient, Transport};
 use crate::config::{Config, ConfigBuilder, MAX_JSON_BODY, RetryPolicy};
 use crate::error::{ApiError, Error, Operation};
-use crate::http::{self, Body, Method, Request};
+use crate::http::{self, Method, Payload, Request, SendError, Timeout};
 use crate::retry::{self, Failure, Replay};
 
 /// How much of an error answer's body is read (the rest is dropped).
@@ -70,6 +73,21 @@ impl Client {
         Tokens::new(self)
     }
 
+    /// Image edits.
+    pub fn process(&self) -> Process<'_> {
+        Process::new(self)
+    }
+
+    /// Video jobs: submit, poll, wait, download.
+    pub fn queue(&self) -> Queue<'_> {
+        Queue::new(self)
+    }
+
+    /// Uploaded files.
+    pub fn files(&self) -> Files<'_> {
+        Files::new(self)
+    }
+
     /// The base URL calls go to, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.inner.config.base_url
@@ -85,43 +103,47 @@ impl Client {
         self.inner.config.retry
     }
 
-    /// Sends a JSON call with retries and returns the body of its 2xx answer.
+    /// Sends a call with retries and returns the head of its 2xx answer (body unread).
+    ///
+    /// `media` calls (uploads, downloads) get an idle timeout instead of a total one.
     #[maybe_async]
-    pub(crate) async fn call_json(
+    pub(crate) async fn execute(
         &self,
         operation: Operation,
         method: Method,
         path: &str,
-        body: Body,
+        mut payload: Payload,
         replay: Replay,
-    ) -> Result<Vec<u8>, Error> {
-        let request = Request {
-            method,
-            url: http::join(&self.inner.config.base_url, path),
-            body,
-            timeout: self.inner.config.request_timeout,
+        media: bool,
+    ) -> Result<transport::Response, Error> {
+        let url = http::join(&self.inner.config.base_url, path);
+        let limit = self.inner.config.request_timeout;
+        let timeout = if media || payload.is_media() {
+            Timeout::Idle(limit)
+        } else {
+            Timeout::Total(limit)
         };
+        let accept = if media { "*/*" } else { "application/json" };
         let policy = self.inner.config.retry;
         let mut attempt = 1;
+        let mut body = payload.body();
         loop {
-            let (error, retryable, retry_after) = match self.inner.transport.send(&request).await {
-                Ok(response) if (200..300).contains(&response.status) => {
-                    match response.read_limited(MAX_JSON_BODY).await {
-                        Ok(body) if body.len() > MAX_JSON_BODY => {
-                            return Err(Error::decode(
-                                operation,
-                                format!("the body is larger than {MAX_JSON_BODY} bytes"),
-                                &body,
-                            ));
-                        }
-                        Ok(body) => return Ok(body),
-                        // The answer broke off: the server has acted on the request.
-                        Err(source) => {
-                            let retryable = replay == Replay::Idempotent;
-                            (Error::Transport { operation, source }, retryable, None)
-                        }
-                    }
-                }
+            let Some(this_body) = body.take() else {
+                return Err(Error::NotReplayable {
+                    operation,
+                    reason: "a one-shot reader was already sent".into(),
+                });
+            };
+            let request = Request {
+                operation,
+                method,
+                url: url.clone(),
+                body: this_body,
+                timeout,
+                accept,
+            };
+            let (error, retryable, retry_after) = match self.inner.transport.send(request).await {
+                Ok(response) if (200..300).contains(&response.status) => return Ok(response),
                 Ok(response) => {
                     let status = response.status;
                     let retry_after = http::retry_after(response.header("retry-after"));
@@ -133,12 +155,18 @@ impl Client {
                     let retryable = retry::should_retry(replay, &Failure::Status(status));
                     (Error::Api(error), retryable, retry_after)
                 }
-                Err(source) => {
+                Err(SendError::Input(error)) => return Err(error),
+                Err(SendError::Transport(source)) => {
                     let retryable = retry::should_retry(replay, &Failure::Transport(&source));
                     (Error::Transport { operation, source }, retryable, None)
                 }
             };
             if !retryable || attempt >= policy.attempts() {
+                return Err(error);
+            }
+            // Never re-send a body that cannot be replayed: report the failure as it is.
+            body = payload.body();
+            if body.is_none() {
                 return Err(error);
             }
             let delay = retry::delay(&policy, attempt, retry_after, retry::random_unit());
@@ -149,6 +177,33 @@ impl Client {
             transport::sleep(delay).await;
             attempt += 1;
         }
+    }
+
+    /// Sends a JSON call with retries and returns the body of its 2xx answer.
+    #[maybe_async]
+    pub(crate) async fn call_json(
+        &self,
+        operation: Operation,
+        method: Method,
+        path: &str,
+        payload: Payload,
+        replay: Replay,
+    ) -> Result<Vec<u8>, Error> {
+        let response = self
+            .execute(operation, method, path, payload, replay, false)
+            .await?;
+        let body = response
+            .read_limited(MAX_JSON_BODY)
+            .await
+            .map_err(|source| Error::Transport { operation, source })?;
+        if body.len() > MAX_JSON_BODY {
+            return Err(Error::decode(
+                operation,
+                format!("the body is larger than {MAX_JSON_BODY} bytes"),
+                &body,
+            ));
+        }
+        Ok(body)
     }
 }
 

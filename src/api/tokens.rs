@@ -3,7 +3,7 @@
 use super::client::Client;
 use super::maybe_async;
 use crate::error::{Error, Operation};
-use crate::http::{Body, Method};
+use crate::http::{Method, Payload};
 use crate::models::tokens::{ClientToken, CreateTokenOptions};
 use crate::retry::Replay;
 
@@ -41,7 +41,7 @@ impl<'a> Tokens<'a> {
                 Operation::TokenCreate,
                 Method::Post,
                 "/v1/client/tokens",
-                Body::Json(options.to_body()),
+                Payload::Json(options.to_body()),
                 Replay::Idempotent,
             )
             .await?;

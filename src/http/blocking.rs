@@ -1,13 +1,15 @@
 //! The blocking transport: `ureq` 3, and `std::thread::sleep` between retries.
 
-use std::io::{self, Read};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use ureq::http;
 
-use super::{Body, Request};
-use crate::config::Config;
-use crate::error::{TransportError, TransportErrorKind};
+use super::{Body, Request, Segment, SendError, Timeout, input_io, input_status};
+use crate::config::{Config, DEFAULT_REQUEST_TIMEOUT};
+use crate::error::{Error, Operation, TransportError, TransportErrorKind};
 
 /// The HTTP client a caller may bring: a `ureq::Agent`.
 pub type HttpClient = ureq::Agent;
@@ -35,29 +37,48 @@ impl Transport {
     }
 
     /// Sends one request and returns the answer's head; the body is read by the caller.
-    pub(crate) fn send(&self, req: &Request) -> Result<Response, TransportError> {
-        match &req.body {
-            Body::Empty => self.run(req, None, ()),
-            Body::Json(bytes) => self.run(req, Some("application/json"), bytes.as_slice()),
+    pub(crate) fn send(&self, req: Request) -> Result<Response, SendError> {
+        let Request {
+            operation,
+            method,
+            url,
+            body,
+            timeout,
+            accept,
+        } = req;
+        let builder = http::Request::builder()
+            .method(method.as_str())
+            .uri(url.as_str())
+            .header("x-api-key", self.api_key.clone())
+            .header(http::header::USER_AGENT, self.user_agent.clone())
+            .header(http::header::ACCEPT, accept);
+        match body {
+            Body::Empty => self.run(builder.body(()), timeout),
+            Body::Json(bytes) => self.run(
+                builder
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(bytes),
+                timeout,
+            ),
+            Body::Multipart(content_type, segments) => {
+                let reader = self.open(operation, segments)?;
+                self.run(
+                    builder
+                        .header(http::header::CONTENT_TYPE, content_type)
+                        .body(ureq::SendBody::from_owned_reader(reader)),
+                    timeout,
+                )
+            }
         }
+        .map_err(SendError::Transport)
     }
 
     fn run(
         &self,
-        req: &Request,
-        content_type: Option<&'static str>,
-        body: impl ureq::AsSendBody,
+        request: Result<http::Request<impl ureq::AsSendBody>, http::Error>,
+        timeout: Timeout,
     ) -> Result<Response, TransportError> {
-        let mut builder = http::Request::builder()
-            .method(req.method.as_str())
-            .uri(req.url.as_str())
-            .header("x-api-key", self.api_key.clone())
-            .header(http::header::USER_AGENT, self.user_agent.clone())
-            .header(http::header::ACCEPT, "application/json");
-        if let Some(ct) = content_type {
-            builder = builder.header(http::header::CONTENT_TYPE, ct);
-        }
-        let request = builder.body(body).map_err(|e| {
+        let request = request.map_err(|e| {
             TransportError::new(
                 TransportErrorKind::Other,
                 "invalid request",
@@ -65,15 +86,21 @@ impl Transport {
             )
         })?;
         // Per-request settings, so that a caller's own agent behaves the same.
-        let request = self
+        let config = self
             .agent
             .configure_request(request)
             .http_status_as_error(false)
             .timeout_connect(Some(self.connect_timeout))
-            .timeout_global(Some(req.timeout))
             .max_redirects(0)
-            .max_redirects_will_error(false)
-            .build();
+            .max_redirects_will_error(false);
+        let request = match timeout {
+            Timeout::Total(d) => config.timeout_global(Some(d)),
+            Timeout::Idle(d) => config
+                .timeout_global(None)
+                .timeout_per_read(Some(d))
+                .timeout_per_write(Some(d)),
+        }
+        .build();
         let response = self.agent.run(request).map_err(map_error)?;
         let (parts, body) = response.into_parts();
         Ok(Response {
@@ -81,6 +108,65 @@ impl Transport {
             headers: parts.headers,
             body,
         })
+    }
+
+    /// Opens every source of a multipart body (so a missing file or a dead URL fails before
+    /// anything is sent) and chains them into one reader.
+    fn open(&self, operation: Operation, segments: Vec<Segment>) -> Result<Chain, SendError> {
+        let mut readers: VecDeque<Box<dyn Read + Send>> = VecDeque::with_capacity(segments.len());
+        for segment in segments {
+            readers.push_back(match segment {
+                Segment::Bytes(b) => Box::new(io::Cursor::new(b)),
+                Segment::Path(path) => match std::fs::File::open(&path) {
+                    Ok(file) => Box::new(file),
+                    Err(e) => return Err(SendError::Input(input_io(operation, Some(&path), e))),
+                },
+                Segment::Reader(r) => r,
+                Segment::Url(url) => Box::new(self.fetch(&url)?),
+            });
+        }
+        Ok(Chain { readers })
+    }
+
+    /// Starts fetching an input URL (no API key: it goes to somebody else's server).
+    fn fetch(&self, url: &url::Url) -> Result<ureq::BodyReader<'static>, SendError> {
+        let request = http::Request::builder()
+            .method("GET")
+            .uri(url.as_str())
+            .header(http::header::USER_AGENT, self.user_agent.clone())
+            .body(());
+        let response = self
+            .run(request, Timeout::Idle(DEFAULT_REQUEST_TIMEOUT))
+            .map_err(|source| {
+                SendError::Input(crate::Error::Transport {
+                    operation: Operation::InputFetch,
+                    source,
+                })
+            })?;
+        if !(200..300).contains(&response.status) {
+            let status = response.status;
+            let body = response.read_limited(4096).unwrap_or_default();
+            return Err(SendError::Input(input_status(url, status, &body)));
+        }
+        Ok(response.body.into_with_config().limit(u64::MAX).reader())
+    }
+}
+
+/// Reads the sources of a multipart body one after the other.
+struct Chain {
+    readers: VecDeque<Box<dyn Read + Send>>,
+}
+
+impl Read for Chain {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(front) = self.readers.front_mut() {
+            let n = front.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.readers.pop_front();
+        }
+        Ok(0)
     }
 }
 
@@ -132,6 +218,70 @@ impl Response {
     }
 }
 
+/// Where a streamed result can be written: any [`std::io::Write`].
+pub trait Sink: Write {}
+impl<W: Write + ?Sized> Sink for W {}
+
+impl Response {
+    /// Streams the body into a writer; returns the number of bytes written.
+    pub(crate) fn copy_to<W: Sink + ?Sized>(
+        mut self,
+        operation: Operation,
+        writer: &mut W,
+    ) -> Result<u64, Error> {
+        let mut reader = self.body.with_config().limit(u64::MAX).reader();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::Transport {
+                        operation,
+                        source: map_io(e),
+                    });
+                }
+            };
+            writer
+                .write_all(&buf[..n])
+                .map_err(|e| output_io(operation, None, e))?;
+            total += n as u64;
+        }
+        writer.flush().map_err(|e| output_io(operation, None, e))?;
+        Ok(total)
+    }
+
+    /// Streams the body into a file: written next to it under a temporary name, then renamed,
+    /// so a failed download never leaves a partial file at `path`.
+    pub(crate) fn copy_to_path(self, operation: Operation, path: &Path) -> Result<u64, Error> {
+        let temp = super::temp_path(path);
+        let result = (|| {
+            let mut file =
+                std::fs::File::create(&temp).map_err(|e| output_io(operation, Some(path), e))?;
+            let written = self.copy_to(operation, &mut io::BufWriter::new(&mut file))?;
+            file.sync_all()
+                .map_err(|e| output_io(operation, Some(path), e))?;
+            std::fs::rename(&temp, path).map_err(|e| output_io(operation, Some(path), e))?;
+            Ok(written)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+}
+
+fn output_io(operation: Operation, path: Option<&Path>, source: io::Error) -> Error {
+    Error::Io {
+        operation,
+        what: "cannot write result",
+        path: path.map(Into::into),
+        source,
+    }
+}
+
 /// Sleeps the current thread.
 pub(crate) fn sleep(duration: Duration) {
     std::thread::sleep(duration);
@@ -171,4 +321,18 @@ fn map_io_kind(kind: io::ErrorKind, e: ureq::Error) -> TransportError {
 fn map_io(e: io::Error) -> TransportError {
     // ureq wraps its own errors (timeouts among them) in io::Error while reading a body.
     map_error(ureq::Error::from(e))
+}
+
+/// Sleeps, or returns `true` early when the handle is cancelled.
+pub(crate) fn sleep_or_cancel(
+    duration: Duration,
+    cancel: Option<&crate::models::CancelHandle>,
+) -> bool {
+    match cancel {
+        Some(handle) => handle.sleep(duration),
+        None => {
+            sleep(duration);
+            false
+        }
+    }
 }

@@ -2,14 +2,18 @@
 
 use std::time::Duration;
 
+use crate::error::{Error, Operation, TransportError};
+
 #[cfg(feature = "blocking")]
 pub(crate) mod blocking;
+pub(crate) mod multipart;
 #[cfg(feature = "async")]
 pub(crate) mod nonblocking;
 
+pub(crate) use multipart::{Multipart, Segment};
+
 /// The HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // GET and DELETE arrive with the job and file endpoints.
 pub(crate) enum Method {
     Get,
     Post,
@@ -26,24 +30,65 @@ impl Method {
     }
 }
 
-/// A request body.
-#[derive(Debug, Clone)]
-#[allow(dead_code)] // Empty arrives with the job and file endpoints.
+/// A request body for one attempt.
 pub(crate) enum Body {
     /// No body.
     Empty,
     /// A JSON document, sent with `Content-Type: application/json`.
     Json(Vec<u8>),
+    /// A streamed `multipart/form-data` body: its content type and its segments.
+    Multipart(String, Vec<Segment>),
+}
+
+/// A request body that may be sent more than once.
+pub(crate) enum Payload {
+    Empty,
+    Json(Vec<u8>),
+    Multipart(Multipart),
+}
+
+impl Payload {
+    /// The body of the next attempt, or `None` if it cannot be sent again.
+    pub(crate) fn body(&mut self) -> Option<Body> {
+        Some(match self {
+            Payload::Empty => Body::Empty,
+            Payload::Json(bytes) => Body::Json(bytes.clone()),
+            Payload::Multipart(m) => Body::Multipart(m.content_type(), m.segments()?),
+        })
+    }
+
+    /// Whether the body is streamed media (then an idle timeout applies, not a total one).
+    pub(crate) fn is_media(&self) -> bool {
+        matches!(self, Payload::Multipart(_))
+    }
+}
+
+/// How long one attempt may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Timeout {
+    /// The whole exchange (connect, send, receive the answer) ends within this (JSON calls).
+    Total(Duration),
+    /// No overall bound, but no single read or write may stall longer than this (media).
+    Idle(Duration),
 }
 
 /// One API request, before the transport adds the key, the `User-Agent` and its timeouts.
-#[derive(Debug, Clone)]
 pub(crate) struct Request {
+    pub(crate) operation: Operation,
     pub(crate) method: Method,
     pub(crate) url: String,
     pub(crate) body: Body,
-    /// The whole exchange (connect, send, receive the answer) must end within this.
-    pub(crate) timeout: Duration,
+    pub(crate) timeout: Timeout,
+    /// The `Accept` header.
+    pub(crate) accept: &'static str,
+}
+
+/// Why a request got no answer.
+pub(crate) enum SendError {
+    /// The connection failed.
+    Transport(TransportError),
+    /// An input could not be opened (missing file, unreachable URL): not retryable.
+    Input(Error),
 }
 
 /// The `Retry-After` of an answer, relative to now.
@@ -58,4 +103,45 @@ pub(crate) fn join(base: &str, path: &str) -> String {
     url.push_str(base);
     url.push_str(path);
     url
+}
+
+/// Percent-encodes an id for use as one path segment.
+pub(crate) fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// The error of an input that could not be read.
+pub(crate) fn input_io(
+    operation: Operation,
+    path: Option<&std::path::Path>,
+    source: std::io::Error,
+) -> Error {
+    Error::Io {
+        operation,
+        what: "cannot read input",
+        path: path.map(Into::into),
+        source,
+    }
+}
+
+/// The error of an input URL that answered with an error status.
+pub(crate) fn input_status(url: &url::Url, status: u16, body: &[u8]) -> Error {
+    let _ = url;
+    Error::Api(crate::error::ApiError::from_response(
+        Operation::InputFetch,
+        status,
+        body,
+        None,
+    ))
+}
+
+/// A temporary name next to `path` for a download in progress.
+pub(crate) fn temp_path(path: &std::path::Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".into());
+    path.with_file_name(format!(".{name}.{}.part", fastrand::u64(..)))
 }

@@ -1,12 +1,15 @@
 //! The async transport: `reqwest` 0.13 on tokio, and `tokio::time::sleep` between retries.
 
+use std::collections::VecDeque;
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{Body, Method, Request};
-use crate::config::Config;
-use crate::error::{TransportError, TransportErrorKind};
+use super::{Body, Method, Request, Segment, SendError, Timeout, input_io, input_status};
+use crate::config::{Config, DEFAULT_REQUEST_TIMEOUT};
+use crate::error::{Error, Operation, TransportError, TransportErrorKind};
 
 /// The HTTP client a caller may bring: a `reqwest::Client`.
 pub type HttpClient = reqwest::Client;
@@ -38,38 +41,183 @@ impl Transport {
     }
 
     /// Sends one request and returns the answer's head; the body is read by the caller.
-    pub(crate) async fn send(&self, req: &Request) -> Result<Response, TransportError> {
-        let method = match req.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Delete => reqwest::Method::DELETE,
-        };
+    pub(crate) async fn send(&self, req: Request) -> Result<Response, SendError> {
+        let Request {
+            operation,
+            method,
+            url,
+            body,
+            timeout,
+            accept,
+        } = req;
         let mut builder = self
             .client
-            .request(method, req.url.as_str())
+            .request(reqwest_method(method), url.as_str())
             .header("x-api-key", self.api_key.clone())
             .header(header::USER_AGENT, self.user_agent.clone())
-            .header(header::ACCEPT, "application/json")
-            .timeout(req.timeout);
-        match &req.body {
-            Body::Empty => {}
-            Body::Json(bytes) => {
-                builder = builder
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(bytes.clone());
-            }
+            .header(header::ACCEPT, accept);
+        if let Timeout::Total(d) = timeout {
+            builder = builder.timeout(d);
         }
-        let response = builder.send().await.map_err(map_error)?;
+        builder = match body {
+            Body::Empty => builder,
+            Body::Json(bytes) => builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(bytes),
+            Body::Multipart(content_type, segments) => {
+                let stream = self.open(operation, segments).await?;
+                builder
+                    .header(header::CONTENT_TYPE, content_type)
+                    .body(reqwest::Body::wrap_stream(stream))
+            }
+        };
+        // An idle timeout is the client's read timeout (set on the default client).
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| SendError::Transport(map_error(e)))?;
         Ok(Response {
             status: response.status().as_u16(),
             inner: response,
         })
+    }
+
+    /// Opens every source of a multipart body (so a missing file or a dead URL fails before
+    /// anything is sent) and returns one stream of chunks.
+    async fn open(
+        &self,
+        operation: Operation,
+        segments: Vec<Segment>,
+    ) -> Result<
+        impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static,
+        SendError,
+    > {
+        let mut opened = VecDeque::with_capacity(segments.len());
+        for segment in segments {
+            opened.push_back(match segment {
+                Segment::Bytes(b) => Opened::Bytes(b),
+                Segment::Path(path) => match tokio::fs::File::open(&path).await {
+                    Ok(file) => Opened::File(file),
+                    Err(e) => return Err(SendError::Input(input_io(operation, Some(&path), e))),
+                },
+                Segment::Reader(r) => Opened::Reader(Some(r)),
+                Segment::Url(url) => Opened::Url(self.fetch(&url).await?),
+            });
+        }
+        Ok(futures_util::stream::try_unfold(opened, next_chunk))
+    }
+
+    /// Starts fetching an input URL (no API key: it goes to somebody else's server).
+    async fn fetch(&self, url: &url::Url) -> Result<reqwest::Response, SendError> {
+        let response = self
+            .client
+            .get(url.as_str())
+            .header(header::USER_AGENT, self.user_agent.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                SendError::Input(crate::Error::Transport {
+                    operation: Operation::InputFetch,
+                    source: map_error(e),
+                })
+            })?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = Response {
+                status,
+                inner: response,
+            }
+            .read_limited(4096)
+            .await
+            .unwrap_or_default();
+            return Err(SendError::Input(input_status(url, status, &body)));
+        }
+        Ok(response)
+    }
+}
+
+const CHUNK: usize = 64 * 1024;
+
+enum Opened {
+    Bytes(std::sync::Arc<[u8]>),
+    File(tokio::fs::File),
+    Reader(Option<Box<dyn std::io::Read + Send>>),
+    Url(reqwest::Response),
+}
+
+/// The next chunk of a multipart body.
+async fn next_chunk(
+    mut queue: VecDeque<Opened>,
+) -> std::io::Result<Option<(Vec<u8>, VecDeque<Opened>)>> {
+    use tokio::io::AsyncReadExt;
+    while let Some(front) = queue.front_mut() {
+        let chunk = match front {
+            Opened::Bytes(b) => {
+                let chunk = b.to_vec();
+                queue.pop_front();
+                return Ok(Some((chunk, queue)));
+            }
+            Opened::File(file) => {
+                let mut buf = vec![0u8; CHUNK];
+                let n = file.read(&mut buf).await?;
+                buf.truncate(n);
+                buf
+            }
+            Opened::Reader(slot) => {
+                // A std reader blocks: read it on the blocking pool, one chunk at a time.
+                let Some(mut reader) = slot.take() else {
+                    queue.pop_front();
+                    continue;
+                };
+                let (reader, result) = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; CHUNK];
+                    let result = loop {
+                        match reader.read(&mut buf) {
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            other => {
+                                break other.map(|n| {
+                                    buf.truncate(n);
+                                    buf
+                                });
+                            }
+                        }
+                    };
+                    (reader, result)
+                })
+                .await
+                .map_err(std::io::Error::other)?;
+                *slot = Some(reader);
+                result?
+            }
+            Opened::Url(response) => response
+                .chunk()
+                .await
+                .map_err(std::io::Error::other)?
+                .map(|b| b.to_vec())
+                .unwrap_or_default(),
+        };
+        if chunk.is_empty() {
+            queue.pop_front();
+            continue;
+        }
+        return Ok(Some((chunk, queue)));
+    }
+    Ok(None)
+}
+
+fn reqwest_method(method: Method) -> reqwest::Method {
+    match method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Delete => reqwest::Method::DELETE,
     }
 }
 
 fn default_client(connect_timeout: Duration) -> Result<reqwest::Client, crate::Error> {
     let builder = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
+        // No read may stall longer than this, on any call (uploads and downloads included).
+        .read_timeout(DEFAULT_REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none());
     #[cfg(all(feature = "rustls", feature = "async"))]
     let builder = builder.tls_backend_preconfigured(rustls_config()?);
@@ -142,6 +290,75 @@ fn headers_get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name)?.to_str().ok()
 }
 
+/// Where a streamed result can be written: any [`tokio::io::AsyncWrite`] that is `Unpin + Send`.
+pub trait Sink: AsyncWrite + Unpin + Send {}
+impl<W: AsyncWrite + Unpin + Send + ?Sized> Sink for W {}
+
+impl Response {
+    /// Streams the body into a writer; returns the number of bytes written.
+    pub(crate) async fn copy_to<W: Sink + ?Sized>(
+        mut self,
+        operation: Operation,
+        writer: &mut W,
+    ) -> Result<u64, Error> {
+        let mut total = 0u64;
+        loop {
+            let chunk = self.inner.chunk().await.map_err(|e| Error::Transport {
+                operation,
+                source: map_error(e),
+            })?;
+            let Some(chunk) = chunk else { break };
+            writer
+                .write_all(&chunk)
+                .await
+                .map_err(|e| output_io(operation, None, e))?;
+            total += chunk.len() as u64;
+        }
+        writer
+            .flush()
+            .await
+            .map_err(|e| output_io(operation, None, e))?;
+        Ok(total)
+    }
+
+    /// Streams the body into a file: written next to it under a temporary name, then renamed,
+    /// so a failed download never leaves a partial file at `path`.
+    pub(crate) async fn copy_to_path(
+        self,
+        operation: Operation,
+        path: &Path,
+    ) -> Result<u64, Error> {
+        let temp = super::temp_path(path);
+        let result = async {
+            let mut file = tokio::fs::File::create(&temp)
+                .await
+                .map_err(|e| output_io(operation, Some(path), e))?;
+            let written = self.copy_to(operation, &mut file).await?;
+            file.sync_all()
+                .await
+                .map_err(|e| output_io(operation, Some(path), e))?;
+            tokio::fs::rename(&temp, path)
+                .await
+                .map_err(|e| output_io(operation, Some(path), e))?;
+            Ok(written)
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        result
+    }
+}
+
+fn output_io(operation: Operation, path: Option<&Path>, source: std::io::Error) -> Error {
+    Error::Io {
+        operation,
+        what: "cannot write result",
+        path: path.map(Into::into),
+        source,
+    }
+}
+
 /// Sleeps without blocking the runtime.
 pub(crate) async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;
@@ -177,4 +394,18 @@ fn map_error(e: reqwest::Error) -> TransportError {
     let unsent = e.is_connect();
     let err = TransportError::new(kind, e.to_string(), Some(Box::new(e)));
     if unsent { err.before_connect() } else { err }
+}
+
+/// Sleeps, or returns `true` early when the handle is cancelled.
+pub(crate) async fn sleep_or_cancel(
+    duration: Duration,
+    cancel: Option<&crate::models::CancelHandle>,
+) -> bool {
+    match cancel {
+        Some(handle) => handle.sleep_async(duration).await,
+        None => {
+            sleep(duration).await;
+            false
+        }
+    }
 }

@@ -5,6 +5,8 @@
 //! - inputs of image edits and video jobs, their validation and multipart fields ([`Input`]);
 //! - realtime subscribe tokens ([`encode_subscribe_token`], [`decode_subscribe_token`]).
 
+pub mod files;
+pub mod jobs;
 pub mod tokens;
 
 pub mod file;
@@ -22,3 +24,6 @@ pub use registry::{
     InputSchema, Model, ModelKind, ModelStatus, RealtimeSpeed, image, list, list_all, realtime,
     resolve_alias, video,
 };
+
+pub use files::{FileRef, FileTtl};
+pub use jobs::{CancelHandle, CompletedJob, JobState, JobStatus, WaitOptions};

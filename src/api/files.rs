@@ -1,0 +1,104 @@
+//! `client.files()`: uploads, written once for both flavours.
+
+use super::client::Client;
+use super::maybe_async;
+use crate::error::{Error, Operation};
+use crate::http::{self, Method, Multipart, Payload};
+use crate::models::{CustomInput, FileInput, FileRef, FileTtl};
+use crate::retry::Replay;
+
+/// Uploaded files (`/v1/files`). Get one from [`Client::files`].
+#[derive(Debug, Clone, Copy)]
+pub struct Files<'a> {
+    client: &'a Client,
+}
+
+impl<'a> Files<'a> {
+    pub(crate) fn new(client: &'a Client) -> Self {
+        Files { client }
+    }
+
+    /// Uploads a file, streamed from its source (a path is never read into memory). Without a
+    /// `ttl` the server keeps it 24 hours.
+    ///
+    /// Retried per the client's policy when the source can be read again (a path, bytes, a URL);
+    /// a one-shot reader is sent once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a TTL outside 60–2 592 000 seconds (nothing is sent);
+    /// [`Error::Io`] for a file that cannot be read; [`Error::Api`] with code
+    /// `FILES_UPLOAD_ERROR`; [`Error::Decode`] for an answer that is not a file reference.
+    #[maybe_async]
+    pub async fn upload(
+        &self,
+        file: impl Into<FileInput>,
+        ttl: Option<FileTtl>,
+    ) -> Result<FileRef, Error> {
+        let operation = Operation::FilesUpload;
+        let mut input = CustomInput::new().file("file", file.into());
+        if let Some(ttl) = ttl {
+            input = input.text("ttl_seconds", ttl.to_field()?);
+        }
+        let body = self
+            .client
+            .call_json(
+                operation,
+                Method::Post,
+                "/v1/files",
+                Payload::Multipart(Multipart::new(input.into_fields())),
+                Replay::Idempotent,
+            )
+            .await?;
+        FileRef::from_json(operation, &body)
+    }
+
+    /// The reference of an uploaded file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Api`] with code `FILES_GET_ERROR` (404 for an unknown id); [`Error::Decode`].
+    #[maybe_async]
+    pub async fn get(&self, file_id: &str) -> Result<FileRef, Error> {
+        let operation = Operation::FilesGet;
+        let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));
+        let body = self
+            .client
+            .call_json(
+                operation,
+                Method::Get,
+                &path,
+                Payload::Empty,
+                Replay::Idempotent,
+            )
+            .await?;
+        FileRef::from_json(operation, &body)
+    }
+
+    /// Deletes an uploaded file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Api`] with code `FILES_DELETE_ERROR` (404 for an unknown id).
+    #[maybe_async]
+    pub async fn delete(&self, file_id: &str) -> Result<(), Error> {
+        let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));
+        self.client
+            .call_json(
+                Operation::FilesDelete,
+                Method::Delete,
+                &path,
+                Payload::Empty,
+                Replay::Idempotent,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn non_empty(id: &str) -> Result<&str, Error> {
+    if id.trim().is_empty() {
+        return Err(Error::invalid_input("file_id", "must not be empty"));
+    }
+    Ok(id)
+}
