@@ -7,6 +7,8 @@ pub use decart::blocking::Client;
 
 #[macro_use]
 mod common;
+#[path = "common/media.rs"]
+mod media;
 #[path = "common/tokens.rs"]
 mod tokens;
 
@@ -29,3 +31,4 @@ macro_rules! flavour_tests {
 }
 
 token_tests!(flavour_tests, flavour_tests);
+media_tests!(flavour_tests);

@@ -7,6 +7,8 @@ pub use decart::nonblocking::Client;
 
 #[macro_use]
 mod common;
+#[path = "common/media.rs"]
+mod media;
 #[path = "common/tokens.rs"]
 mod tokens;
 
@@ -36,3 +38,4 @@ macro_rules! sync_tests {
 }
 
 token_tests!(async_tests, sync_tests);
+media_tests!(async_tests);
