@@ -1,0 +1,33 @@
+//! Uploads a file (streamed from disk) with a one-hour time-to-live, reads it back, deletes it.
+//!
+//! `DECART_API_KEY=... cargo run --example upload_file -- photo.png`
+//! (optional `DECART_BASE_URL`, e.g. a local emulator).
+
+use decart::Client;
+use decart::FileTtl;
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("error [{}]: {err}", err.code());
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), decart::Error> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "photo.png".into());
+    let client = Client::from_env()?;
+    let file = client
+        .files()
+        .upload(std::path::Path::new(&path), Some(FileTtl::Seconds(3600)))?;
+    println!(
+        "uploaded {} ({} bytes, {}), expires {:?}",
+        file.id, file.size_bytes, file.mime_type, file.expires_at
+    );
+    let again = client.files().get(&file.id)?;
+    println!("fetched reference: {}", again.id);
+    client.files().delete(&file.id)?;
+    println!("deleted {}", file.id);
+    Ok(())
+}
