@@ -79,7 +79,11 @@ fn main() {
                 client.tokens().create(&options).unwrap();
             },
         );
-        report("blocking (ureq, bare agent without timeouts)", untimed_bare, sdk);
+        report(
+            "blocking (ureq, bare agent without timeouts)",
+            untimed_bare,
+            sdk,
+        );
     }
 
     #[cfg(feature = "async")]

@@ -7,7 +7,6 @@ use crate::error::{TransportError, is_retryable_status};
 
 /// How a request may be repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // SubmitOnce arrives with job submission.
 pub(crate) enum Replay {
     /// Sending it twice is harmless (reads, deletes, token creation): retry 429, 5xx and any
     /// transport failure.

@@ -55,7 +55,12 @@ pub fn serve(body: &'static str) -> String {
 }
 
 /// Runs `a` and `b` in alternating batches and returns the median time per call of each.
-pub fn compare(rounds: usize, per_round: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
+pub fn compare(
+    rounds: usize,
+    per_round: usize,
+    mut a: impl FnMut(),
+    mut b: impl FnMut(),
+) -> (Duration, Duration) {
     let mut ta = Vec::with_capacity(rounds);
     let mut tb = Vec::with_capacity(rounds);
     for _ in 0..per_round {

@@ -173,7 +173,12 @@ pub async fn invalid_inputs_are_rejected_before_sending() {
     let video = models::video("lucy-2.1").unwrap();
     let restyle = models::video("lucy-restyle-2").unwrap();
     let data = || FileInput::bytes(b"x".to_vec());
-    expect_rejected(image.clone(), ImageEditInput::new("", data()).into(), "prompt").await;
+    expect_rejected(
+        image.clone(),
+        ImageEditInput::new("", data()).into(),
+        "prompt",
+    )
+    .await;
     expect_rejected(
         image.clone(),
         ImageEditInput::new("a".repeat(1001), data()).into(),
@@ -230,7 +235,11 @@ pub async fn empty_prompt_with_reference_image_is_fine_for_lucy_2_1() {
     let model = models::video("lucy-2.1").unwrap();
     let input = VideoEditInput::new("", FileInput::bytes(b"VID".to_vec()).with_filename("v.mp4"))
         .reference_image(FileInput::bytes(b"REF".to_vec()).with_filename("ref.png"));
-    let job = client(&server.url()).queue().submit(&model, input).await.unwrap();
+    let job = client(&server.url())
+        .queue()
+        .submit(&model, input)
+        .await
+        .unwrap();
     assert_eq!(job.job_id, "job_1");
     assert_eq!(job.state, JobState::Pending);
     assert_mock(&mock).await;
@@ -250,7 +259,10 @@ pub async fn image_edit_500_is_not_retried() {
     let model = models::image("lucy-image-2").unwrap();
     let err = client(&server.url())
         .process()
-        .image(&model, ImageEditInput::new("p", FileInput::bytes(b"x".to_vec())))
+        .image(
+            &model,
+            ImageEditInput::new("p", FileInput::bytes(b"x".to_vec())),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "PROCESSING_ERROR");
@@ -272,7 +284,10 @@ pub async fn job_submit_500_is_sent_once() {
     let model = models::video("lucy-2.1").unwrap();
     let err = client(&server.url())
         .queue()
-        .submit(&model, VideoEditInput::new("p", FileInput::bytes(b"x".to_vec())))
+        .submit(
+            &model,
+            VideoEditInput::new("p", FileInput::bytes(b"x".to_vec())),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), "QUEUE_SUBMIT_ERROR");
@@ -282,7 +297,13 @@ pub async fn job_submit_500_is_sent_once() {
 #[maybe_async]
 pub async fn job_submit_429_is_retried() {
     let mut server = server().await;
-    let busy = create(server.mock("POST", "/v1/jobs/lucy-2.1").with_status(429).expect(1)).await;
+    let busy = create(
+        server
+            .mock("POST", "/v1/jobs/lucy-2.1")
+            .with_status(429)
+            .expect(1),
+    )
+    .await;
     let ok = create(
         server
             .mock("POST", "/v1/jobs/lucy-2.1")
@@ -293,8 +314,15 @@ pub async fn job_submit_429_is_retried() {
     )
     .await;
     let model = models::video("lucy-2.1").unwrap();
-    let input = VideoEditInput::new("p", FileInput::bytes(b"VIDEO".to_vec()).with_filename("v.mp4"));
-    let job = client(&server.url()).queue().submit(&model, input).await.unwrap();
+    let input = VideoEditInput::new(
+        "p",
+        FileInput::bytes(b"VIDEO".to_vec()).with_filename("v.mp4"),
+    );
+    let job = client(&server.url())
+        .queue()
+        .submit(&model, input)
+        .await
+        .unwrap();
     assert_eq!(job.job_id, "job_2");
     assert_mock(&busy).await;
     assert_mock(&ok).await;
@@ -303,7 +331,13 @@ pub async fn job_submit_429_is_retried() {
 #[maybe_async]
 pub async fn one_shot_reader_is_not_resent_after_429() {
     let mut server = server().await;
-    let busy = create(server.mock("POST", "/v1/jobs/lucy-2.1").with_status(429).expect(1)).await;
+    let busy = create(
+        server
+            .mock("POST", "/v1/jobs/lucy-2.1")
+            .with_status(429)
+            .expect(1),
+    )
+    .await;
     let model = models::video("lucy-2.1").unwrap();
     let reader = FileInput::reader(std::io::Cursor::new(b"ONCE".to_vec())).with_filename("v.mp4");
     let err = client(&server.url())
@@ -335,16 +369,35 @@ pub async fn job_goes_pending_processing_completed() {
             .expect(1),
     )
     .await;
-    let s1 = create(status_mock(&mut server, "job_3", r#"{"job_id":"job_3","status":"pending"}"#)).await;
-    let s2 = create(status_mock(&mut server, "job_3", r#"{"job_id":"job_3","status":"processing"}"#)).await;
-    let s3 = create(status_mock(&mut server, "job_3", r#"{"job_id":"job_3","status":"completed"}"#)).await;
+    let s1 = create(status_mock(
+        &mut server,
+        "job_3",
+        r#"{"job_id":"job_3","status":"pending"}"#,
+    ))
+    .await;
+    let s2 = create(status_mock(
+        &mut server,
+        "job_3",
+        r#"{"job_id":"job_3","status":"processing"}"#,
+    ))
+    .await;
+    let s3 = create(status_mock(
+        &mut server,
+        "job_3",
+        r#"{"job_id":"job_3","status":"completed"}"#,
+    ))
+    .await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     let options = fast_wait().on_status(move |s| log.lock().unwrap().push(s.state.to_string()));
     let model = models::video("lucy-2.1").unwrap();
     let job = client(&server.url())
         .queue()
-        .submit_and_wait(&model, VideoEditInput::new("p", FileInput::bytes(b"v".to_vec())), options)
+        .submit_and_wait(
+            &model,
+            VideoEditInput::new("p", FileInput::bytes(b"v".to_vec())),
+            options,
+        )
         .await
         .unwrap();
     assert_eq!(job.job_id, "job_3");
@@ -386,8 +439,17 @@ pub async fn failed_job_carries_the_reason() {
 #[maybe_async]
 pub async fn failed_job_without_reason_gets_a_default() {
     let mut server = server().await;
-    let _s = create(status_mock(&mut server, "job_5", r#"{"job_id":"job_5","status":"failed"}"#)).await;
-    let err = client(&server.url()).queue().wait("job_5", fast_wait()).await.unwrap_err();
+    let _s = create(status_mock(
+        &mut server,
+        "job_5",
+        r#"{"job_id":"job_5","status":"failed"}"#,
+    ))
+    .await;
+    let err = client(&server.url())
+        .queue()
+        .wait("job_5", fast_wait())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("without a reason"), "{err}");
 }
 
@@ -409,9 +471,17 @@ pub async fn unknown_status_ends_at_the_deadline() {
         .interval(Duration::from_millis(20))
         .deadline(Some(Duration::from_millis(150)))
         .on_status(move |s| log.lock().unwrap().push(s.state.clone()));
-    let err = client(&server.url()).queue().wait("job_6", options).await.unwrap_err();
+    let err = client(&server.url())
+        .queue()
+        .wait("job_6", options)
+        .await
+        .unwrap_err();
     match &err {
-        Error::JobTimeout { job_id, last_status, .. } => {
+        Error::JobTimeout {
+            job_id,
+            last_status,
+            ..
+        } => {
             assert_eq!(job_id, "job_6");
             assert_eq!(last_status, "thinking");
         }
@@ -419,7 +489,10 @@ pub async fn unknown_status_ends_at_the_deadline() {
     }
     let seen = seen.lock().unwrap();
     assert!(!seen.is_empty());
-    assert!(seen.iter().all(|s| *s == JobState::Unknown("thinking".into())));
+    assert!(
+        seen.iter()
+            .all(|s| *s == JobState::Unknown("thinking".into()))
+    );
 }
 
 #[maybe_async]
@@ -444,8 +517,15 @@ pub async fn cancellation_mid_wait() {
         .interval(Duration::from_secs(30))
         .cancel_handle(cancel);
     let started = std::time::Instant::now();
-    let err = client(&server.url()).queue().wait("job_7", options).await.unwrap_err();
-    assert!(matches!(&err, Error::Cancelled { job_id } if job_id == "job_7"), "{err:?}");
+    let err = client(&server.url())
+        .queue()
+        .wait("job_7", options)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Cancelled { job_id } if job_id == "job_7"),
+        "{err:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     canceller.join().unwrap();
 }
@@ -453,9 +533,24 @@ pub async fn cancellation_mid_wait() {
 #[maybe_async]
 pub async fn status_503_during_polling_is_retried() {
     let mut server = server().await;
-    let down = create(server.mock("GET", "/v1/jobs/job_8").with_status(503).expect(1)).await;
-    let done = create(status_mock(&mut server, "job_8", r#"{"job_id":"job_8","status":"completed"}"#)).await;
-    let job = client(&server.url()).queue().wait("job_8", fast_wait()).await.unwrap();
+    let down = create(
+        server
+            .mock("GET", "/v1/jobs/job_8")
+            .with_status(503)
+            .expect(1),
+    )
+    .await;
+    let done = create(status_mock(
+        &mut server,
+        "job_8",
+        r#"{"job_id":"job_8","status":"completed"}"#,
+    ))
+    .await;
+    let job = client(&server.url())
+        .queue()
+        .wait("job_8", fast_wait())
+        .await
+        .unwrap();
     assert_eq!(job.polls, 1);
     assert_mock(&down).await;
     assert_mock(&done).await;
@@ -491,10 +586,20 @@ pub async fn large_result_streams_to_a_file() {
 #[maybe_async]
 pub async fn failed_download_leaves_no_file() {
     let mut server = server().await;
-    let _m = create(server.mock("GET", "/v1/jobs/job_10/content").with_status(404).expect(1)).await;
+    let _m = create(
+        server
+            .mock("GET", "/v1/jobs/job_10/content")
+            .with_status(404)
+            .expect(1),
+    )
+    .await;
     let dir = temp_dir("nofile");
     let out = dir.join("out.mp4");
-    let err = client(&server.url()).queue().result_to_path("job_10", &out).await.unwrap_err();
+    let err = client(&server.url())
+        .queue()
+        .result_to_path("job_10", &out)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "QUEUE_RESULT_ERROR");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     std::fs::remove_dir_all(dir).unwrap();
@@ -511,7 +616,11 @@ pub async fn job_ids_are_percent_encoded() {
             .expect(1),
     )
     .await;
-    let status = client(&server.url()).queue().status("a/b c?").await.unwrap();
+    let status = client(&server.url())
+        .queue()
+        .status("a/b c?")
+        .await
+        .unwrap();
     assert_eq!(status.state, JobState::Processing);
     assert_mock(&mock).await;
 }
@@ -623,10 +732,27 @@ pub async fn file_upload_get_delete() {
             .expect(1),
     )
     .await;
-    let get = create(server.mock("GET", "/v1/files/file_abc").with_status(200).with_body(FILE_REF).expect(1)).await;
-    let delete = create(server.mock("DELETE", "/v1/files/file_abc").with_status(204).expect(1)).await;
+    let get = create(
+        server
+            .mock("GET", "/v1/files/file_abc")
+            .with_status(200)
+            .with_body(FILE_REF)
+            .expect(1),
+    )
+    .await;
+    let delete = create(
+        server
+            .mock("DELETE", "/v1/files/file_abc")
+            .with_status(204)
+            .expect(1),
+    )
+    .await;
     let c = client(&server.url());
-    let file = c.files().upload(path.as_path(), Some(FileTtl::Persistent)).await.unwrap();
+    let file = c
+        .files()
+        .upload(path.as_path(), Some(FileTtl::Persistent))
+        .await
+        .unwrap();
     assert_eq!(file.id, "file_abc");
     assert_eq!(file.expires_at, None);
     let again = c.files().get("file_abc").await.unwrap();
@@ -657,15 +783,31 @@ pub async fn file_ttl_is_validated() {
 #[maybe_async]
 pub async fn file_errors_carry_codes() {
     let mut server = server().await;
-    let _g = create(server.mock("GET", "/v1/files/file_x").with_status(404).with_body(r#"{"detail":"not found"}"#)).await;
+    let _g = create(
+        server
+            .mock("GET", "/v1/files/file_x")
+            .with_status(404)
+            .with_body(r#"{"detail":"not found"}"#),
+    )
+    .await;
     let _d = create(server.mock("DELETE", "/v1/files/file_x").with_status(404)).await;
-    let _u = create(server.mock("POST", "/v1/files").with_status(200).with_body("<html>")).await;
+    let _u = create(
+        server
+            .mock("POST", "/v1/files")
+            .with_status(200)
+            .with_body("<html>"),
+    )
+    .await;
     let c = client(&server.url());
     let get = c.files().get("file_x").await;
     assert_eq!(get.unwrap_err().code(), "FILES_GET_ERROR");
     let delete = c.files().delete("file_x").await;
     assert_eq!(delete.unwrap_err().code(), "FILES_DELETE_ERROR");
-    let err = c.files().upload(FileInput::bytes(b"x".to_vec()), None).await.unwrap_err();
+    let err = c
+        .files()
+        .upload(FileInput::bytes(b"x".to_vec()), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Decode { .. }));
     assert_eq!(err.code(), "FILES_UPLOAD_ERROR");
 }
