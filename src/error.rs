@@ -101,6 +101,12 @@ pub enum Error {
     #[error(transparent)]
     Api(#[from] ApiError),
 
+    /// A client-token JWT failed verification, or its key set could not be had.
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    #[error(transparent)]
+    Token(#[from] crate::jwt::VerifyError),
+
     /// The request did not get an HTTP answer: connect, TLS, timeout, I/O.
     #[error("{operation} failed: {source}")]
     Transport {
@@ -141,6 +147,8 @@ impl Error {
                 operation.code()
             }
             Error::Api(e) => e.operation.code(),
+            #[cfg(feature = "jwt")]
+            Error::Token(e) => e.code(),
             Error::Transport { operation, .. } | Error::Decode { operation, .. } => {
                 operation.code()
             }
@@ -175,6 +183,8 @@ impl Error {
         match self {
             Error::Api(e) => is_retryable_status(e.status),
             Error::Transport { .. } => true,
+            #[cfg(feature = "jwt")]
+            Error::Token(e) => e.is_retryable(),
             _ => false,
         }
     }

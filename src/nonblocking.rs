@@ -27,6 +27,10 @@ mod client;
 #[allow(clippy::duplicate_mod)]
 #[path = "api/files.rs"]
 mod files;
+#[cfg(feature = "jwt")]
+#[allow(clippy::duplicate_mod)]
+#[path = "api/jwks.rs"]
+mod jwks;
 #[allow(clippy::duplicate_mod)]
 #[path = "api/process.rs"]
 mod process;
@@ -39,6 +43,9 @@ mod tokens;
 
 pub use client::{Client, ClientBuilder};
 pub use files::Files;
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use jwks::{DEFAULT_JWKS_TIMEOUT, JwksVerifier, JwksVerifierBuilder};
 pub use process::Process;
 pub use queue::Queue;
 pub use tokens::Tokens;

@@ -4,9 +4,14 @@
 use maybe_async::must_be_sync as maybe_async;
 
 pub use decart::blocking::Client;
+#[cfg(feature = "jwt")]
+pub use decart::blocking::JwksVerifier;
 
 #[macro_use]
 mod common;
+#[cfg(feature = "jwt")]
+#[path = "common/jwks.rs"]
+mod jwks;
 #[path = "common/media.rs"]
 mod media;
 #[path = "common/tokens.rs"]
@@ -32,3 +37,23 @@ macro_rules! flavour_tests {
 
 token_tests!(flavour_tests, flavour_tests);
 media_tests!(flavour_tests);
+
+/// Runs `n` verifications of `token` at once, on `n` threads.
+#[cfg(feature = "jwt")]
+pub fn concurrent_verify(verifier: &JwksVerifier, token: &str, n: usize) -> Vec<bool> {
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    verifier.verify(token).is_ok()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[cfg(feature = "jwt")]
+jwks_tests!(flavour_tests, flavour_tests);

@@ -4,9 +4,14 @@
 use maybe_async::must_be_async as maybe_async;
 
 pub use decart::nonblocking::Client;
+#[cfg(feature = "jwt")]
+pub use decart::nonblocking::JwksVerifier;
 
 #[macro_use]
 mod common;
+#[cfg(feature = "jwt")]
+#[path = "common/jwks.rs"]
+mod jwks;
 #[path = "common/media.rs"]
 mod media;
 #[path = "common/tokens.rs"]
@@ -39,3 +44,26 @@ macro_rules! sync_tests {
 
 token_tests!(async_tests, sync_tests);
 media_tests!(async_tests);
+
+/// Runs `n` verifications of `token` at once, as `n` tasks.
+#[cfg(feature = "jwt")]
+pub async fn concurrent_verify(verifier: &JwksVerifier, token: &str, n: usize) -> Vec<bool> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (v, t, b) = (verifier.clone(), token.to_owned(), barrier.clone());
+            tokio::spawn(async move {
+                b.wait().await;
+                v.verify(&t).await.is_ok()
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[cfg(feature = "jwt")]
+jwks_tests!(async_tests, sync_tests);

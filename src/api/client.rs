@@ -34,6 +34,17 @@ pub struct Client {
 struct Inner {
     config: Config,
     transport: Transport,
+    #[cfg(feature = "jwt")]
+    jwks: JwksSettings,
+}
+
+/// How `tokens().verify` builds its verifier, and the verifier once built (shared by clones).
+#[cfg(feature = "jwt")]
+#[derive(Default)]
+struct JwksSettings {
+    url: Option<String>,
+    options: Option<crate::jwt::VerifyOptions>,
+    verifier: std::sync::OnceLock<super::jwks::JwksVerifier>,
 }
 
 impl Client {
@@ -57,7 +68,7 @@ impl Client {
     pub fn from_env() -> Result<Self, Error> {
         ClientBuilder {
             config: ConfigBuilder::from_env(),
-            http_client: None,
+            ..ClientBuilder::default()
         }
         .build()
     }
@@ -86,6 +97,24 @@ impl Client {
     /// Uploaded files.
     pub fn files(&self) -> Files<'_> {
         Files::new(self)
+    }
+
+    /// The client's JWKS verifier (built on first use, shared by clones of this client).
+    #[cfg(feature = "jwt")]
+    pub(crate) fn jwks_verifier(&self) -> Result<&super::jwks::JwksVerifier, Error> {
+        let settings = &self.inner.jwks;
+        if let Some(v) = settings.verifier.get() {
+            return Ok(v);
+        }
+        let mut builder = super::jwks::JwksVerifier::builder();
+        if let Some(url) = &settings.url {
+            builder = builder.jwks_url(url.clone());
+        }
+        if let Some(options) = &settings.options {
+            builder = builder.options(options.clone());
+        }
+        let verifier = builder.build()?;
+        Ok(settings.verifier.get_or_init(|| verifier))
     }
 
     /// The base URL calls go to, without a trailing slash.
@@ -226,6 +255,10 @@ impl fmt::Debug for Client {
 pub struct ClientBuilder {
     config: ConfigBuilder,
     http_client: Option<HttpClient>,
+    #[cfg(feature = "jwt")]
+    jwks_url: Option<String>,
+    #[cfg(feature = "jwt")]
+    verify_options: Option<crate::jwt::VerifyOptions>,
 }
 
 impl ClientBuilder {
@@ -283,6 +316,24 @@ impl ClientBuilder {
         self
     }
 
+    /// The JWKS URL `tokens().verify` fetches keys from (default
+    /// `https://platform.decart.ai/api/auth/jwks`; `http` only on loopback).
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = Some(url.into());
+        self
+    }
+
+    /// The policy `tokens().verify` applies (default: Decart's issuer and audience, 30 s
+    /// leeway).
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    pub fn verify_options(mut self, options: crate::jwt::VerifyOptions) -> Self {
+        self.verify_options = Some(options);
+        self
+    }
+
     /// Checks the settings and builds the client.
     ///
     /// # Errors
@@ -295,7 +346,16 @@ impl ClientBuilder {
         let config = self.config.build()?;
         let transport = Transport::new(&config, self.http_client)?;
         Ok(Client {
-            inner: Arc::new(Inner { config, transport }),
+            inner: Arc::new(Inner {
+                config,
+                transport,
+                #[cfg(feature = "jwt")]
+                jwks: JwksSettings {
+                    url: self.jwks_url,
+                    options: self.verify_options,
+                    verifier: std::sync::OnceLock::new(),
+                },
+            }),
         })
     }
 }

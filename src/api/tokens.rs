@@ -47,4 +47,18 @@ impl<'a> Tokens<'a> {
             .await?;
         ClientToken::from_json(&body)
     }
+
+    /// Verifies a client-token JWT offline against the JWKS (fetched once, then cached; see
+    /// `JwksVerifier`), with the client's verification settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Token`] naming what failed (malformed, unsupported algorithm, unknown `kid`,
+    /// bad signature, expired, wrong issuer or audience, missing claim, JWKS unreachable).
+    #[cfg(feature = "jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    #[maybe_async]
+    pub async fn verify(&self, token: &str) -> Result<crate::jwt::VerifiedClientToken, Error> {
+        self.client.jwks_verifier()?.verify(token).await
+    }
 }

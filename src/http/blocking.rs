@@ -336,3 +336,72 @@ pub(crate) fn sleep_or_cancel(
         }
     }
 }
+
+/// A GET without the API key, for public documents (the JWKS): no redirects, a total timeout,
+/// a size cap.
+#[cfg(feature = "jwt")]
+#[derive(Clone)]
+pub(crate) struct PublicClient {
+    agent: ureq::Agent,
+}
+
+#[cfg(feature = "jwt")]
+impl PublicClient {
+    pub(crate) fn new(custom: Option<ureq::Agent>) -> Result<Self, Error> {
+        Ok(PublicClient {
+            agent: custom.unwrap_or_else(|| default_agent(crate::config::DEFAULT_CONNECT_TIMEOUT)),
+        })
+    }
+
+    /// Status, `Cache-Control`, and at most `limit + 1` bytes of the body.
+    pub(crate) fn get(
+        &self,
+        url: &str,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<(u16, Option<String>, Vec<u8>), TransportError> {
+        let request = http::Request::builder()
+            .method("GET")
+            .uri(url)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, crate::config::user_agent(None))
+            .body(())
+            .map_err(|e| {
+                TransportError::new(TransportErrorKind::Other, "invalid URL", Some(Box::new(e)))
+            })?;
+        let request = self
+            .agent
+            .configure_request(request)
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .build();
+        let response = self.agent.run(request).map_err(map_error)?;
+        let (parts, body) = response.into_parts();
+        let cache_control = parts
+            .headers
+            .get(http::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = Response {
+            status: parts.status.as_u16(),
+            headers: http::HeaderMap::new(),
+            body,
+        }
+        .read_limited(limit)?;
+        Ok((parts.status.as_u16(), cache_control, body))
+    }
+}
+
+/// Serialises JWKS fetches so that concurrent callers share one.
+#[cfg(feature = "jwt")]
+#[derive(Default)]
+pub(crate) struct FetchLock(std::sync::Mutex<()>);
+
+#[cfg(feature = "jwt")]
+impl FetchLock {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

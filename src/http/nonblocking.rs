@@ -409,3 +409,73 @@ pub(crate) async fn sleep_or_cancel(
         }
     }
 }
+
+/// A GET without the API key, for public documents (the JWKS): no redirects, a total timeout,
+/// a size cap.
+#[cfg(feature = "jwt")]
+#[derive(Clone)]
+pub(crate) struct PublicClient {
+    client: reqwest::Client,
+}
+
+#[cfg(feature = "jwt")]
+impl PublicClient {
+    pub(crate) fn new(custom: Option<reqwest::Client>) -> Result<Self, Error> {
+        Ok(PublicClient {
+            client: match custom {
+                Some(c) => c,
+                None => default_client(crate::config::DEFAULT_CONNECT_TIMEOUT)?,
+            },
+        })
+    }
+
+    /// Status, `Cache-Control`, and at most `limit + 1` bytes of the body.
+    pub(crate) async fn get(
+        &self,
+        url: &str,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<(u16, Option<String>, Vec<u8>), TransportError> {
+        let work = async {
+            let response = self
+                .client
+                .get(url)
+                .header(header::ACCEPT, "application/json")
+                .header(header::USER_AGENT, crate::config::user_agent(None))
+                .send()
+                .await
+                .map_err(map_error)?;
+            let status = response.status().as_u16();
+            let cache_control = headers_get(response.headers(), "cache-control").map(str::to_owned);
+            let body = Response {
+                status,
+                inner: response,
+            }
+            .read_limited(limit)
+            .await?;
+            Ok((status, cache_control, body))
+        };
+        // A total bound, redirects or not (a caller's client may follow them: a 3xx is
+        // rejected by the caller as a non-2xx status only if it is not followed).
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::new(
+                TransportErrorKind::Timeout,
+                format!("no answer within {timeout:?}"),
+                None,
+            )),
+        }
+    }
+}
+
+/// Serialises JWKS fetches so that concurrent callers share one.
+#[cfg(feature = "jwt")]
+#[derive(Default)]
+pub(crate) struct FetchLock(tokio::sync::Mutex<()>);
+
+#[cfg(feature = "jwt")]
+impl FetchLock {
+    pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.lock().await
+    }
+}
