@@ -1,0 +1,75 @@
+//! Verifies a Decart client-token JWT the way a gateway does: offline, against the cached JWKS.
+//! No API key is needed.
+//!
+//! ```sh
+//! cargo run --example verify_client_token -- eyJhbGciOi...     # or: echo "$TOKEN" | ... -- -
+//! ```
+//!
+//! Optional environment: `DECART_JWKS_URL` (default Decart's), `DECART_ISSUER` and
+//! `DECART_AUDIENCE` (default `https://platform.decart.ai`), e.g. to point at a local emulator.
+//! Exit codes: 0 valid, 1 invalid, 2 expired, 3 keys unreachable, 64 usage.
+
+use std::io::Read;
+use std::time::SystemTime;
+
+use decart::Error;
+use decart::blocking::JwksVerifier;
+use decart::jwt::{VerifyError, VerifyOptions};
+
+fn main() {
+    let token = match std::env::args().nth(1).as_deref() {
+        None | Some("-") => {
+            let mut s = String::new();
+            if std::io::stdin().read_to_string(&mut s).is_err() {
+                eprintln!("usage: verify_client_token TOKEN|-");
+                std::process::exit(64);
+            }
+            s.trim().to_owned()
+        }
+        Some(t) => t.to_owned(),
+    };
+    let mut options = VerifyOptions::new();
+    if let Ok(issuer) = std::env::var("DECART_ISSUER") {
+        options = options.issuer(issuer);
+    }
+    if let Ok(audience) = std::env::var("DECART_AUDIENCE") {
+        options = options.audience(audience);
+    }
+    let mut builder = JwksVerifier::builder().options(options);
+    if let Ok(url) = std::env::var("DECART_JWKS_URL") {
+        builder = builder.jwks_url(url);
+    }
+    let verifier = match builder.build() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.code());
+            std::process::exit(64);
+        }
+    };
+    match verifier.verify(&token) {
+        Ok(t) => {
+            let left = t
+                .expires_at()
+                .duration_since(SystemTime::now())
+                .map(|d| format!("in {}s", d.as_secs()))
+                .unwrap_or_else(|_| "now".into());
+            println!("valid client token");
+            println!("  user:    {}", t.user_id());
+            println!("  tier:    {:?} (pool {})", t.service_tier(), t.pool().as_str());
+            match t.allowed_models() {
+                Some(models) => println!("  models:  {}", models.join(", ")),
+                None => println!("  models:  any"),
+            }
+            println!("  expires: {left}");
+        }
+        Err(e) => {
+            eprintln!("rejected [{}]: {e}", e.code());
+            let code = match &e {
+                Error::Token(VerifyError::Expired { .. }) => 2,
+                Error::Token(VerifyError::JwksUnreachable { .. }) => 3,
+                _ => 1,
+            };
+            std::process::exit(code);
+        }
+    }
+}
