@@ -86,6 +86,10 @@ pub mod blocking;
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod nonblocking;
 
+#[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
+pub mod emulator;
+
 pub use config::{RetryPolicy, Secret};
 pub use error::{ApiError, Error, Operation, TransportError, TransportErrorKind};
 pub use models::tokens::{ClientToken, CreateTokenOptions, Permissions};

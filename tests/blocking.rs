@@ -9,6 +9,9 @@ pub use decart::blocking::JwksVerifier;
 
 #[macro_use]
 mod common;
+#[cfg(feature = "emulator")]
+#[path = "common/e2e.rs"]
+mod e2e;
 #[cfg(feature = "jwt")]
 #[path = "common/jwks.rs"]
 mod jwks;
@@ -57,3 +60,6 @@ pub fn concurrent_verify(verifier: &JwksVerifier, token: &str, n: usize) -> Vec<
 
 #[cfg(feature = "jwt")]
 jwks_tests!(flavour_tests, flavour_tests);
+
+#[cfg(feature = "emulator")]
+e2e_tests!(flavour_tests);

@@ -9,6 +9,9 @@ pub use decart::nonblocking::JwksVerifier;
 
 #[macro_use]
 mod common;
+#[cfg(feature = "emulator")]
+#[path = "common/e2e.rs"]
+mod e2e;
 #[cfg(feature = "jwt")]
 #[path = "common/jwks.rs"]
 mod jwks;
@@ -67,3 +70,6 @@ pub async fn concurrent_verify(verifier: &JwksVerifier, token: &str, n: usize) -
 
 #[cfg(feature = "jwt")]
 jwks_tests!(async_tests, sync_tests);
+
+#[cfg(feature = "emulator")]
+e2e_tests!(async_tests);
