@@ -73,7 +73,9 @@ fn serve(size: u64) -> String {
                     }
                 };
                 if head.starts_with(b"GET") {
-                    let h = format!("HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\ncontent-length: {size}\r\n\r\n");
+                    let h = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\ncontent-length: {size}\r\n\r\n"
+                    );
                     stream.write_all(h.as_bytes()).unwrap();
                     let block = vec![1u8; 1024 * 1024];
                     let mut left = size;
@@ -138,7 +140,11 @@ fn child(flavour: &str, what: &str, input: &str) {
         }
         #[cfg(feature = "blocking")]
         ("blocking", "upload") => {
-            let client = decart::Client::builder().api_key("k").base_url(&url).build().unwrap();
+            let client = decart::Client::builder()
+                .api_key("k")
+                .base_url(&url)
+                .build()
+                .unwrap();
             let model = decart::models::video("lucy-2.1").unwrap();
             let job = client
                 .queue()
@@ -148,13 +154,23 @@ fn child(flavour: &str, what: &str, input: &str) {
         }
         #[cfg(feature = "blocking")]
         ("blocking", "download") => {
-            let client = decart::Client::builder().api_key("k").base_url(&url).build().unwrap();
-            let n = client.queue().result_to_writer("job_bench", &mut std::io::sink()).unwrap();
+            let client = decart::Client::builder()
+                .api_key("k")
+                .base_url(&url)
+                .build()
+                .unwrap();
+            let n = client
+                .queue()
+                .result_to_writer("job_bench", &mut std::io::sink())
+                .unwrap();
             assert_eq!(n, size);
         }
         #[cfg(feature = "async")]
         ("async", what) => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 match what {
                     "bare-upload" => {

@@ -55,7 +55,11 @@ fn main() {
                 .unwrap_or_else(|_| "now".into());
             println!("valid client token");
             println!("  user:    {}", t.user_id());
-            println!("  tier:    {:?} (pool {})", t.service_tier(), t.pool().as_str());
+            println!(
+                "  tier:    {:?} (pool {})",
+                t.service_tier(),
+                t.pool().as_str()
+            );
             match t.allowed_models() {
                 Some(models) => println!("  models:  {}", models.join(", ")),
                 None => println!("  models:  any"),
