@@ -78,7 +78,9 @@ fn main() {
         fetched.push(rate(&mut jwks));
     }
     let (m, j) = (median(minted.clone()), median(fetched.clone()));
-    println!("emulator on loopback, one client thread (ureq keep-alive), median of {ROUNDS} rounds of {ROUND_TIME:?}:");
+    println!(
+        "emulator on loopback, one client thread (ureq keep-alive), median of {ROUNDS} rounds of {ROUND_TIME:?}:"
+    );
     println!(
         "  POST /v1/client/tokens (mint ek_ key + EdDSA JWT): {m:>8.0} tokens/s  ({:.1} us each)",
         1e6 / m
