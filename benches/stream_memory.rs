@@ -175,6 +175,7 @@ fn child(flavour: &str, what: &str, input: &str) {
                 match what {
                     "bare-upload" => {
                         // reqwest is built without a default crypto provider (see Cargo.toml).
+                        #[cfg(feature = "rustls")]
                         let _ = rustls::crypto::ring::default_provider().install_default();
                         let file = tokio::fs::File::open(path).await.unwrap();
                         let stream = futures_util::stream::try_unfold(file, |mut f| async move {

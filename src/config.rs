@@ -1,6 +1,9 @@
 //! Configuration shared by both flavours: secrets, defaults, environment names, timeouts and
 //! the retry policy.
 
+// Without an HTTP flavour only the public types here are used.
+#![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]
+
 use std::fmt;
 use std::time::Duration;
 

@@ -6,6 +6,9 @@
 //! [`TransportError`] whose backend error is reachable only through
 //! [`std::error::Error::source`].
 
+// Without an HTTP flavour the constructors of call errors are unused.
+#![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]
+
 use std::fmt;
 use std::time::Duration;
 

@@ -21,6 +21,7 @@ pub(crate) enum Method {
 }
 
 impl Method {
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",

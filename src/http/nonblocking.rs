@@ -369,6 +369,7 @@ fn map_error(e: reqwest::Error) -> TransportError {
     use std::error::Error as _;
     // Walk the chain: hyper and std::io errors tell what really happened.
     let mut io_kind = None;
+    #[allow(unused_mut)] // only rustls errors are recognised as TLS failures
     let mut tls = false;
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -1,5 +1,6 @@
 //! Decart's client-token claims, as the Python SDK exposes them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
@@ -8,7 +9,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 use super::error::VerifyError;
-use super::json::{self, Claim, Claims};
+use super::json::{self, Claim, Claims, Parsed};
 use super::token::{Registered, numeric_to_time};
 
 /// Which capacity pool a token's holder is served from.
@@ -125,18 +126,18 @@ fn truthy(value: Option<&Value>) -> bool {
     }
 }
 
-/// Reads a typed claim, moving it out. Absent or null → `Ok(None)`; the wrong type → an
+/// Reads a claim, moving it out. Absent or null → `Ok(None)`; the wrong shape or type → an
 /// invalid-claim error.
 fn typed<T>(
     claims: &mut Claims<'_>,
     claim: Claim,
     name: &str,
     expected: &str,
-    read: impl FnOnce(Value) -> Option<T>,
+    read: impl FnOnce(Parsed<'_>) -> Option<T>,
 ) -> Result<Option<T>, VerifyError> {
     match claims.take(claim) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => match read(v) {
+        Parsed::Absent | Parsed::Null => Ok(None),
+        parsed => match read(parsed) {
             Some(t) => Ok(Some(t)),
             None => Err(VerifyError::invalid_claim(
                 name,
@@ -146,26 +147,35 @@ fn typed<T>(
     }
 }
 
-fn string(v: Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s),
+fn string(p: Parsed<'_>) -> Option<String> {
+    match p {
+        Parsed::Text(s) => Some(s.into_owned()),
         _ => None,
     }
 }
 
-fn strings(v: Value) -> Option<Vec<String>> {
-    match v {
-        Value::Array(items) => items.into_iter().map(string).collect(),
+fn strings(p: Parsed<'_>) -> Option<Vec<String>> {
+    match p {
+        Parsed::TextList(items) => Some(items.into_iter().map(Cow::into_owned).collect()),
         _ => None,
     }
 }
 
-fn string_map(v: Value) -> Option<BTreeMap<String, String>> {
-    match v {
-        Value::Object(map) => map
-            .into_iter()
-            .map(|(k, v)| Some((k, string(v)?)))
-            .collect(),
+fn string_map(p: Parsed<'_>) -> Option<BTreeMap<String, String>> {
+    match p {
+        Parsed::TextMap(entries) => Some(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn json_value(p: Parsed<'_>) -> Option<Value> {
+    match p {
+        Parsed::Value(v) => Some(v),
         _ => None,
     }
 }
@@ -216,8 +226,8 @@ impl Fields {
             typed(c, Claim::ApiKeyName, "api_key_name", "a string", string),
             strict,
         )?;
-        let service_tier = parse_service_tier(c.get(Claim::ServiceTier))
-            .or_else(|| truthy(c.get(Claim::Priority)).then_some(3));
+        let service_tier = parse_service_tier(c.value(Claim::ServiceTier))
+            .or_else(|| truthy(c.value(Claim::Priority)).then_some(3));
         let allowed_models = lenient(
             typed(c, Claim::Models, "models", "an array of strings", strings),
             strict,
@@ -226,14 +236,14 @@ impl Fields {
             typed(c, Claim::Origins, "origins", "an array of strings", strings),
             strict,
         )?;
-        let constraints = c.take(Claim::Constraints).filter(|v| !v.is_null());
+        let constraints = json_value(c.take(Claim::Constraints));
         let realtime_concurrent_session_limit = lenient(
             typed(
                 c,
                 Claim::RealtimeConcurrentSessionLimit,
                 "realtimeConcurrentSessionLimit",
                 "a non-negative integer",
-                |v| v.as_u64(),
+                |p| json_value(p)?.as_u64(),
             ),
             strict,
         )?;
@@ -243,7 +253,7 @@ impl Fields {
                 Claim::ZeroDataRetention,
                 "zeroDataRetention",
                 "a boolean",
-                |v| v.as_bool(),
+                |p| json_value(p)?.as_bool(),
             ),
             strict,
         )?
@@ -470,7 +480,7 @@ impl UntrustedClientToken {
         alg: Option<String>,
         kid: Option<String>,
     ) -> Self {
-        let date = |claim| claims.get(claim)?.as_f64().and_then(numeric_to_time);
+        let date = |claim| claims.value(claim)?.as_f64().and_then(numeric_to_time);
         let (expires_at, issued_at, not_before) =
             (date(Claim::Exp), date(Claim::Iat), date(Claim::Nbf));
         let fields = match Fields::extract(claims, payload, false) {

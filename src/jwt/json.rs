@@ -177,10 +177,10 @@ impl<'de> serde::Deserialize<'de> for Str<'de> {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
                 // Still reject duplicate members inside nested values.
-                StrictValue.visit_seq(seq).map(|_| Str::NotString)
+                StrictSkip.visit_seq(seq).map(|_| Str::NotString)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                StrictValue.visit_map(map).map(|_| Str::NotString)
+                StrictSkip.visit_map(map).map(|_| Str::NotString)
             }
         }
         d.deserialize_any(V)
@@ -298,8 +298,8 @@ impl<'de> Visitor<'de> for StrictSkip {
     }
 }
 
-/// The claims the verifier reads, each parsed into a slot of [`Claims`]; every other member is
-/// walked (for duplicate members and syntax) but not built.
+/// The claims the verifier reads, each parsed into a slot of [`Claims`] in the shape it is
+/// used in; every other member is walked (for duplicate members and syntax) but not built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Claim {
     Exp,
@@ -348,33 +348,222 @@ impl Claim {
             _ => return None,
         })
     }
+
+    fn shape(self) -> Shape {
+        match self {
+            Claim::Iss
+            | Claim::Sub
+            | Claim::OrganizationId
+            | Claim::ParentApiKeyId
+            | Claim::Jti
+            | Claim::ApiKeyName => Shape::Text,
+            Claim::Aud => Shape::TextOrList,
+            Claim::Models | Claim::Origins => Shape::TextList,
+            Claim::Attribution => Shape::TextMap,
+            Claim::Exp
+            | Claim::Nbf
+            | Claim::Iat
+            | Claim::ServiceTier
+            | Claim::Priority
+            | Claim::Constraints
+            | Claim::RealtimeConcurrentSessionLimit
+            | Claim::ZeroDataRetention => Shape::Any,
+        }
+    }
 }
 
-/// A claims set parsed in one pass: the known claims as values, the names of all members.
+/// The shape a claim is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A string.
+    Text,
+    /// An array of strings.
+    TextList,
+    /// A string or an array of strings.
+    TextOrList,
+    /// An object of strings.
+    TextMap,
+    /// Any JSON value.
+    Any,
+}
+
+/// A claim as parsed. Strings borrow from the payload when they have no escapes.
+#[derive(Debug, Default)]
+pub(crate) enum Parsed<'de> {
+    /// Not in the payload.
+    #[default]
+    Absent,
+    /// `null`.
+    Null,
+    Text(Cow<'de, str>),
+    TextList(Vec<Cow<'de, str>>),
+    TextMap(Vec<(Cow<'de, str>, Cow<'de, str>)>),
+    Value(Value),
+    /// Present, not null, and not of the claim's shape.
+    Wrong,
+}
+
+/// Reads one claim in its shape.
+#[derive(Clone, Copy)]
+struct ShapeSeed(Shape);
+
+impl<'de> DeserializeSeed<'de> for ShapeSeed {
+    type Value = Parsed<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Parsed<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl ShapeSeed {
+    fn scalar<'de>(self, value: impl FnOnce() -> Value) -> Parsed<'de> {
+        match self.0 {
+            Shape::Any => Parsed::Value(value()),
+            _ => Parsed::Wrong,
+        }
+    }
+
+    fn text<'de>(self, text: Cow<'de, str>) -> Parsed<'de> {
+        match self.0 {
+            Shape::Text | Shape::TextOrList => Parsed::Text(text),
+            Shape::Any => Parsed::Value(Value::String(text.into_owned())),
+            Shape::TextList | Shape::TextMap => Parsed::Wrong,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for ShapeSeed {
+    type Value = Parsed<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Parsed<'de>, E> {
+        Ok(self.scalar(|| Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Parsed<'de>, E> {
+        Ok(self.scalar(|| Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Parsed<'de>, E> {
+        Ok(self.scalar(|| Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Parsed<'de>, E> {
+        Ok(self.scalar(|| Value::from(v)))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Parsed<'de>, E> {
+        Ok(self.text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Parsed<'de>, E> {
+        Ok(self.text(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Parsed<'de>, E> {
+        Ok(self.text(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Parsed<'de>, E> {
+        Ok(Parsed::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Parsed<'de>, E> {
+        Ok(Parsed::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Parsed<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parsed<'de>, A::Error> {
+        match self.0 {
+            Shape::TextList | Shape::TextOrList => {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(32));
+                let mut all_text = true;
+                while let Some(item) = seq.next_element_seed(ShapeSeed(Shape::Text))? {
+                    match item {
+                        Parsed::Text(s) if all_text => items.push(s),
+                        _ => all_text = false,
+                    }
+                }
+                Ok(if all_text {
+                    Parsed::TextList(items)
+                } else {
+                    Parsed::Wrong
+                })
+            }
+            Shape::Any => StrictValue.visit_seq(seq).map(Parsed::Value),
+            Shape::Text | Shape::TextMap => StrictSkip.visit_seq(seq).map(|_| Parsed::Wrong),
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed<'de>, A::Error> {
+        match self.0 {
+            Shape::TextMap => {
+                let mut entries: Vec<(Cow<'de, str>, Cow<'de, str>)> = Vec::new();
+                let mut all_text = true;
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    match map.next_value_seed(ShapeSeed(Shape::Text))? {
+                        Parsed::Text(value) => entries.push((key, value)),
+                        // Keep the key for the duplicate check.
+                        _ => {
+                            all_text = false;
+                            entries.push((key, Cow::Borrowed("")));
+                        }
+                    }
+                }
+                check_unique(&mut entries, |(k, _)| k)?;
+                Ok(if all_text {
+                    Parsed::TextMap(entries)
+                } else {
+                    Parsed::Wrong
+                })
+            }
+            Shape::Any => StrictValue.visit_map(map).map(Parsed::Value),
+            Shape::Text | Shape::TextList | Shape::TextOrList => {
+                StrictSkip.visit_map(map).map(|_| Parsed::Wrong)
+            }
+        }
+    }
+}
+
+/// A claims set parsed in one pass: the known claims in their shapes, the names of the others.
 #[derive(Debug, Default)]
 pub(crate) struct Claims<'de> {
-    slots: [Option<Value>; CLAIM_COUNT],
-    /// Every top-level member, and whether its value is non-null.
-    names: Vec<(Cow<'de, str>, bool)>,
+    slots: [Parsed<'de>; CLAIM_COUNT],
+    /// Every other top-level member, and whether its value is non-null.
+    others: Vec<(Cow<'de, str>, bool)>,
 }
 
 impl<'de> Claims<'de> {
-    /// The value of a known claim (`None` when absent).
-    pub(crate) fn get(&self, claim: Claim) -> Option<&Value> {
-        self.slots[claim as usize].as_ref()
+    /// A known claim as parsed.
+    pub(crate) fn get(&self, claim: Claim) -> &Parsed<'de> {
+        &self.slots[claim as usize]
     }
 
-    /// Takes the value of a known claim out.
-    pub(crate) fn take(&mut self, claim: Claim) -> Option<Value> {
-        self.slots[claim as usize].take()
+    /// A known claim of shape "any JSON value", when present and not null.
+    pub(crate) fn value(&self, claim: Claim) -> Option<&Value> {
+        match self.get(claim) {
+            Parsed::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Takes a known claim out.
+    pub(crate) fn take(&mut self, claim: Claim) -> Parsed<'de> {
+        std::mem::take(&mut self.slots[claim as usize])
     }
 
     /// Whether a member named `name` is present with a non-null value.
     pub(crate) fn has(&self, name: &str) -> bool {
         match Claim::of(name) {
-            Some(claim) => !matches!(self.get(claim), None | Some(Value::Null)),
+            Some(claim) => !matches!(self.get(claim), Parsed::Absent | Parsed::Null),
             None => self
-                .names
+                .others
                 .iter()
                 .any(|(n, non_null)| *non_null && n == name),
         }
@@ -401,23 +590,26 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut claims = Claims {
-            slots: Default::default(),
-            names: Vec::with_capacity(24),
-        };
+        let mut claims = Claims::default();
+        // Known claims are checked for repeats with a bit set, the others with a sort.
+        let mut seen = 0u32;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let non_null = match Claim::of(&key) {
+            match Claim::of(&key) {
                 Some(claim) => {
-                    let value = map.next_value_seed(StrictValue)?;
-                    let non_null = !value.is_null();
-                    claims.slots[claim as usize] = Some(value);
-                    non_null
+                    let bit = 1u32 << (claim as u32);
+                    if seen & bit != 0 {
+                        return Err(duplicate(&key));
+                    }
+                    seen |= bit;
+                    claims.slots[claim as usize] = map.next_value_seed(ShapeSeed(claim.shape()))?;
                 }
-                None => map.next_value_seed(StrictSkip)?,
-            };
-            claims.names.push((key, non_null));
+                None => {
+                    let non_null = map.next_value_seed(StrictSkip)?;
+                    claims.others.push((key, non_null));
+                }
+            }
         }
-        check_unique(&mut claims.names, |(n, _)| n)?;
+        check_unique(&mut claims.others, |(n, _)| n)?;
         Ok(claims)
     }
 }
@@ -470,10 +662,10 @@ impl<'de> Visitor<'de> for HeaderVisitor {
                 "kid" => header.kid = member(map.next_value::<Str<'de>>()?),
                 "crit" => {
                     header.crit = true;
-                    map.next_value_seed(StrictValue)?;
+                    map.next_value_seed(StrictSkip)?;
                 }
                 _ => {
-                    map.next_value_seed(StrictValue)?;
+                    map.next_value_seed(StrictSkip)?;
                 }
             }
             seen.push(key);
@@ -511,20 +703,36 @@ mod tests {
     #[test]
     fn claims_in_one_pass() {
         let c = parse_claims(
-            br#"{"sub":"u","exp":5,"custom":{"a":[1,{"b":null}]},"nil":null,"aud":["x"]}"#,
+            br#"{"sub":"u","exp":5,"custom":{"a":[1,{"b":null}]},"nil":null,"aud":["x"],"iss":7,"models":"m","attribution":{"a":"b"}}"#,
         )
         .unwrap();
-        assert_eq!(c.get(Claim::Sub), Some(&Value::from("u")));
-        assert_eq!(c.get(Claim::Exp), Some(&Value::from(5)));
-        assert_eq!(c.get(Claim::Iss), None);
-        assert!(c.has("sub") && c.has("custom") && c.has("aud"));
-        assert!(!c.has("nil") && !c.has("iss") && !c.has("other"));
+        assert!(matches!(
+            c.get(Claim::Sub),
+            Parsed::Text(Cow::Borrowed("u"))
+        ));
+        assert_eq!(c.value(Claim::Exp), Some(&Value::from(5)));
+        assert!(matches!(c.get(Claim::Aud), Parsed::TextList(v) if v == &["x"]));
+        assert!(matches!(c.get(Claim::Iss), Parsed::Wrong));
+        assert!(matches!(c.get(Claim::Models), Parsed::Wrong));
+        assert!(matches!(c.get(Claim::Attribution), Parsed::TextMap(v) if v.len() == 1));
+        assert!(matches!(c.get(Claim::Jti), Parsed::Absent));
+        assert!(c.has("sub") && c.has("custom") && c.has("aud") && c.has("iss"));
+        assert!(!c.has("nil") && !c.has("jti") && !c.has("other"));
+        let c = parse_claims(br#"{"sub":null,"aud":"a","s\u0075b2":1,"models":["a",1]}"#).unwrap();
+        assert!(matches!(c.get(Claim::Sub), Parsed::Null));
+        assert!(!c.has("sub") && c.has("sub2"));
+        assert!(matches!(c.get(Claim::Aud), Parsed::Text(_)));
+        assert!(matches!(c.get(Claim::Models), Parsed::Wrong));
         for bad in [
             &br#"{"sub":"a","sub":"b"}"#[..],
             br#"{"x":1,"x":2}"#,
             br#"{"x":{"y":1,"y":2}}"#,
             br#"{"x":[{"y":1,"y":2}]}"#,
             br#"{"models":[{"y":1,"y":2}]}"#,
+            br#"{"attribution":{"a":"1","a":"2"}}"#,
+            br#"{"attribution":{"a":1,"a":"2"}}"#,
+            br#"{"sub":"a","\u0073ub":"b"}"#,
+            br#"{"iss":{"y":1,"y":2}}"#,
             br#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"a":0}"#,
             br#"{"x":1,"x":2}"#,
             b"[]",

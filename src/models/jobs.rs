@@ -118,6 +118,9 @@ pub struct CompletedJob {
     pub waited: Duration,
 }
 
+/// A status callback.
+pub(crate) type StatusCallback = Box<dyn FnMut(&JobStatus) + Send>;
+
 /// How to wait for a job: the peers' timing by default (first poll after 0.5 s, then every
 /// 1.5 s), plus an overall deadline (20 minutes by default), a status callback and cancellation.
 pub struct WaitOptions {
@@ -125,7 +128,7 @@ pub struct WaitOptions {
     pub(crate) interval: Duration,
     pub(crate) deadline: Option<Duration>,
     pub(crate) cancel: Option<CancelHandle>,
-    pub(crate) on_status: Option<Box<dyn FnMut(&JobStatus) + Send>>,
+    pub(crate) on_status: Option<StatusCallback>,
 }
 
 /// The default overall deadline of a wait.
@@ -229,6 +232,7 @@ impl CancelHandle {
     }
 
     /// Blocks for `duration` or until cancelled; returns whether it was cancelled.
+    #[cfg(feature = "blocking")]
     pub(crate) fn sleep(&self, duration: Duration) -> bool {
         let deadline = std::time::Instant::now() + duration;
         let mut guard = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -287,6 +291,7 @@ mod tests {
         assert!(JobStatus::from_json(op, b"<html>").is_err());
     }
 
+    #[cfg(feature = "blocking")]
     #[test]
     fn cancel_wakes_a_sleeper() {
         let h = CancelHandle::new();

@@ -5,6 +5,9 @@
 //! - inputs of image edits and video jobs, their validation and multipart fields ([`Input`]);
 //! - realtime subscribe tokens ([`encode_subscribe_token`], [`decode_subscribe_token`]).
 
+// Without an HTTP flavour the wire (de)serialisers here are unused.
+#![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]
+
 pub mod files;
 pub mod jobs;
 pub mod tokens;
