@@ -92,6 +92,9 @@ fn main() {
             .enable_all()
             .build()
             .unwrap();
+        // The SDK enables reqwest's `rustls-no-provider`: a bare client needs a provider.
+        #[cfg(feature = "rustls")]
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let bare_client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
