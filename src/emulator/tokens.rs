@@ -196,7 +196,7 @@ pub(crate) fn parse_request(body: &[u8]) -> Result<TokenRequest, String> {
     if let Some(o) = present("allowedOrigins") {
         let origins = string_list(o, "allowedOrigins")?;
         for (i, origin) in origins.iter().enumerate() {
-            check_origin(origin).map_err(|why| {
+            crate::models::tokens::check_origin(origin).map_err(|why| {
                 format!("allowedOrigins[{i}] {origin:?} is not a full origin (scheme://host[:port]): {why}")
             })?;
         }
@@ -242,40 +242,6 @@ fn string_list(v: &Value, field: &str) -> Result<Vec<String>, String> {
                 .ok_or_else(|| format!("{field} must be an array of strings"))
         })
         .collect()
-}
-
-/// `scheme://host[:port]` and nothing else.
-pub(crate) fn check_origin(origin: &str) -> Result<(), &'static str> {
-    if origin.is_empty() || origin.trim() != origin {
-        return Err("it is empty or has surrounding white space");
-    }
-    let (scheme, rest) = origin.split_once("://").ok_or("it has no scheme")?;
-    if !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        || !scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    {
-        return Err("the scheme is not valid");
-    }
-    if rest.is_empty() {
-        return Err("it has no host");
-    }
-    if rest.contains(['/', '?', '#']) {
-        return Err("it has a path, query or fragment");
-    }
-    if rest.contains('@') {
-        return Err("it has user info");
-    }
-    let url = url::Url::parse(origin).map_err(|_| "it does not parse as a URL")?;
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("it has no host");
-    }
-    if let Some((_, port)) = rest.rsplit_once(':') {
-        if !rest.ends_with(']') && port.parse::<u16>().is_err() {
-            return Err("the port is not a number from 0 to 65535");
-        }
-    }
-    Ok(())
 }
 
 /// Who the emulator says it is in the claims.

@@ -211,7 +211,8 @@ impl CreateTokenOptions {
 }
 
 /// An origin is `scheme://host[:port]` and nothing else (no path, query, fragment, user info).
-fn check_origin(origin: &str) -> Result<(), &'static str> {
+/// Shared with the emulator, which enforces the same rule server-side.
+pub(crate) fn check_origin(origin: &str) -> Result<(), &'static str> {
     if origin.is_empty() {
         return Err("it is empty");
     }
