@@ -1,0 +1,1296 @@
+//! The `decart` command, run as a built binary against an in-process emulator: outputs, files
+//! written, exit codes, and every failure exit code.
+
+#![cfg(feature = "cli")]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use decart::emulator::{self, Emulator, Fault};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_decart");
+
+/// The outcome of one run of the command.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+
+    #[track_caller]
+    fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "{self:?}");
+        self
+    }
+
+    /// Asserts the exit code and the one-line error `error [CODE]: …`; returns the line.
+    #[track_caller]
+    fn fails(&self, exit: i32, code: &str) -> String {
+        assert_eq!(self.code, exit, "{self:?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one error line expected: {self:?}");
+        let prefix = format!("error [{code}]: ");
+        assert!(lines[0].starts_with(&prefix), "{self:?}");
+        assert!(self.stdout.is_empty(), "{self:?}");
+        lines[0].to_owned()
+    }
+
+    /// Asserts clap's usage error: exit 2, the usage on stderr, nothing on stdout.
+    #[track_caller]
+    fn usage_error(&self) {
+        assert_eq!(self.code, 2, "{self:?}");
+        assert!(
+            self.stderr.starts_with("error: ") || self.stderr.contains("Usage: decart"),
+            "{self:?}"
+        );
+        assert!(
+            !self.stderr.lines().any(|l| l.starts_with("error [")),
+            "{self:?}"
+        );
+        assert!(self.stdout.is_empty(), "{self:?}");
+    }
+}
+
+/// The command with a clean environment: no key and no base URL unless given.
+fn command(emu: Option<&Emulator>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("DECART_API_KEY")
+        .env_remove("DECART_BASE_URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(emu) = emu {
+        cmd.env("DECART_BASE_URL", emu.base_url())
+            .env("DECART_API_KEY", emu.api_key());
+    }
+    cmd
+}
+
+fn finish(child: Child) -> Run {
+    let out = child.wait_with_output().expect("wait for decart");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// Runs `decart ARGS` against the emulator (its URL and key in the environment).
+fn decart(emu: &Emulator, args: &[&str]) -> Run {
+    finish(command(Some(emu), args).spawn().expect("spawn decart"))
+}
+
+/// Runs `decart ARGS` without any environment.
+fn decart_bare(args: &[&str]) -> Run {
+    finish(command(None, args).spawn().expect("spawn decart"))
+}
+
+/// Runs `decart ARGS` with `input` on stdin.
+fn decart_stdin(emu: &Emulator, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    let mut child = command(Some(emu), args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn decart");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    finish(child)
+}
+
+/// A directory removed at the end of the test.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("decart-cli-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        s(&p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_owned()
+}
+
+/// A child process killed if the test fails before it ends.
+struct Running(Option<Child>);
+
+impl Running {
+    fn pid(&self) -> u32 {
+        self.0.as_ref().unwrap().id()
+    }
+
+    fn finish(mut self) -> Run {
+        finish(self.0.take().unwrap())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[cfg(unix)]
+fn interrupt(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+#[track_caller]
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn emu() -> Emulator {
+    Emulator::builder()
+        .polls_before_completion(0)
+        .start()
+        .unwrap()
+}
+
+fn jwks_args(emu: &Emulator) -> Vec<String> {
+    vec![
+        "--jwks-url".into(),
+        emu.jwks_url(),
+        "--issuer".into(),
+        emu.issuer().into(),
+        "--audience".into(),
+        emu.audience().into(),
+    ]
+}
+
+fn mint(emu: &Emulator, extra: &[&str]) -> Value {
+    let mut args = vec!["tokens", "create", "--json"];
+    args.extend_from_slice(extra);
+    decart(emu, &args).ok().json()
+}
+
+fn verify(emu: &Emulator, token: &str, extra: &[&str]) -> Run {
+    let jwks = jwks_args(emu);
+    let mut args = vec!["tokens", "verify", token];
+    args.extend(jwks.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    decart(emu, &args)
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot really an image, but the emulator does not mind";
+
+// ---------------------------------------------------------------------------------------
+// Help, arguments, keys
+
+#[test]
+fn help_lists_the_commands_and_the_exit_codes() {
+    let run = decart_bare(&["--help"]);
+    run.ok();
+    for word in [
+        "tokens",
+        "image",
+        "video",
+        "jobs",
+        "files",
+        "models",
+        "emulator",
+        "demo",
+        "--api-key",
+        "--base-url",
+        "--json",
+        "Exit codes:",
+        "130",
+    ] {
+        assert!(run.stdout.contains(word), "{word}: {}", run.stdout);
+    }
+    let run = decart_bare(&["tokens", "verify", "--help"]);
+    run.ok();
+    for word in [
+        "--jwks-url",
+        "--jwks-file",
+        "--issuer",
+        "--audience",
+        "--leeway",
+        "3    tokens verify/decode: invalid token",
+        "4    tokens verify: token expired",
+        "5    tokens verify: JWKS unreachable",
+    ] {
+        assert!(run.stdout.contains(word), "{word}: {}", run.stdout);
+    }
+    let version = decart_bare(&["--version"]);
+    assert_eq!(
+        version.ok().stdout.trim(),
+        format!("decart {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["tokens"],
+        &["tokens", "create", "--expires-in", "soon"],
+        &["tokens", "create", "--metadata", "[1]"],
+        &["tokens", "create", "--metadata", "{"],
+        &["tokens", "verify"],
+        &[
+            "tokens",
+            "verify",
+            "x",
+            "--jwks-url",
+            "https://a/j",
+            "--jwks-file",
+            "f",
+        ],
+        &["image", "lucy-image-2", "-p", "x", "-i", "in.png"],
+        &["video", "lucy-2.1", "-p", "x", "-i", "in.mp4"],
+        &[
+            "video",
+            "lucy-2.1",
+            "-i",
+            "in.mp4",
+            "-o",
+            "o.mp4",
+            "--no-wait",
+        ],
+        &[
+            "video",
+            "lucy-2.1",
+            "-i",
+            "in.mp4",
+            "-o",
+            "o.mp4",
+            "--timeout",
+            "0",
+        ],
+        &["jobs", "result", "job_1"],
+        &["files", "upload", "f", "--ttl", "forever"],
+        &["models", "--kind", "audio"],
+        &["emulator", "--port", "http"],
+    ] {
+        decart_bare(args).usage_error();
+    }
+}
+
+#[test]
+fn a_missing_key_is_one_clear_line_and_sends_nothing() {
+    let emu = emu();
+    let run = decart_bare(&["--base-url", emu.base_url(), "files", "get", "file_1"]);
+    let line = run.fails(1, "INVALID_API_KEY");
+    assert_eq!(
+        line,
+        "error [INVALID_API_KEY]: missing API key: pass --api-key KEY or set DECART_API_KEY"
+    );
+    let blank = decart_bare(&[
+        "--api-key",
+        "  ",
+        "--base-url",
+        emu.base_url(),
+        "tokens",
+        "create",
+    ]);
+    blank.fails(1, "INVALID_API_KEY");
+    assert_eq!(emu.count("*", "/"), 0);
+}
+
+#[test]
+fn the_api_key_flag_wins_and_is_never_printed() {
+    let emu = emu();
+    let secret = "sk-live-very-secret-0123456789";
+    let run = decart(&emu, &["--api-key", secret, "files", "get", "file_1"]);
+    let line = run.fails(1, "FILES_GET_ERROR");
+    assert!(line.contains("401"), "{line}");
+    assert!(!run.stderr.contains(secret));
+    let logged = emu.requests();
+    assert_eq!(logged.len(), 1);
+    assert!(logged[0].has_api_key());
+    assert_eq!(logged[0].status, Some(401));
+    let ua = logged[0].header("user-agent").unwrap();
+    assert!(
+        ua.ends_with(&format!("decart-cli/{}", env!("CARGO_PKG_VERSION"))),
+        "{ua}"
+    );
+}
+
+#[test]
+fn an_unreachable_api_is_one_line_exit_1() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let run = decart_bare(&[
+        "--api-key",
+        "k",
+        "--base-url",
+        &base,
+        "jobs",
+        "status",
+        "job_1",
+    ]);
+    let line = run.fails(1, "QUEUE_STATUS_ERROR");
+    assert!(line.contains("could not connect"), "{line}");
+    let bad = decart_bare(&[
+        "--api-key",
+        "k",
+        "--base-url",
+        "ftp://x",
+        "jobs",
+        "status",
+        "j",
+    ]);
+    bad.fails(1, "INVALID_BASE_URL");
+}
+
+// ---------------------------------------------------------------------------------------
+// tokens
+
+#[test]
+fn tokens_create_prints_the_token_whole() {
+    let emu = emu();
+    let doc = mint(
+        &emu,
+        &[
+            "--expires-in",
+            "600",
+            "--allowed-model",
+            "lucy-2.1",
+            "--allowed-model",
+            "lucy-image-2",
+            "--allowed-origin",
+            "https://example.com",
+            "--metadata",
+            r#"{"service_tier": 2, "attribution": {"team": "cli"}}"#,
+            "--max-session-duration",
+            "120",
+        ],
+    );
+    assert!(doc["apiKey"].as_str().unwrap().starts_with("ek_"));
+    assert!(doc["token"].as_str().unwrap().starts_with("eyJ"));
+    assert!(doc["expiresAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        doc["permissions"]["models"],
+        serde_json::json!(["lucy-2.1", "lucy-image-2"])
+    );
+    assert_eq!(
+        doc["permissions"]["origins"],
+        serde_json::json!(["https://example.com"])
+    );
+    assert_eq!(
+        doc["constraints"],
+        serde_json::json!({"realtime": {"maxSessionDuration": 120}})
+    );
+    let sent = emu.requests()[0].json().unwrap();
+    assert_eq!(sent["expiresIn"], 600);
+    assert_eq!(sent["metadata"]["service_tier"], 2);
+
+    let human = decart(&emu, &["tokens", "create"]);
+    human.ok();
+    let rows: Vec<&str> = human.stdout.lines().collect();
+    assert!(
+        rows[0].starts_with("api_key") && rows[0].contains("ek_"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].starts_with("token") && rows[1].contains("eyJ"),
+        "{rows:?}"
+    );
+    assert!(rows[2].starts_with("expires_at"), "{rows:?}");
+    assert!(human.stderr.is_empty());
+}
+
+#[test]
+fn tokens_create_rejects_bad_options_before_sending() {
+    let emu = emu();
+    let line =
+        decart(&emu, &["tokens", "create", "--expires-in", "7200"]).fails(1, "INVALID_INPUT");
+    assert!(line.contains("expires_in"), "{line}");
+    let line = decart(
+        &emu,
+        &["tokens", "create", "--allowed-origin", "example.com"],
+    )
+    .fails(1, "INVALID_INPUT");
+    assert!(line.contains("allowed_origins[0]"), "{line}");
+    assert_eq!(emu.count("*", "/"), 0);
+    // A client key cannot mint tokens: the server's 403, one line.
+    let key = mint(&emu, &[])["apiKey"].as_str().unwrap().to_owned();
+    let run = decart(&emu, &["--api-key", &key, "tokens", "create"]);
+    let line = run.fails(1, "TOKEN_CREATE_ERROR");
+    assert!(line.contains("403"), "{line}");
+    assert!(!line.contains(&key));
+}
+
+#[test]
+fn tokens_verify_checks_a_minted_jwt_offline() {
+    let emu = emu();
+    let doc = mint(
+        &emu,
+        &[
+            "--allowed-model",
+            "lucy-2.1",
+            "--metadata",
+            r#"{"service_tier": 0}"#,
+        ],
+    );
+    let jwt = doc["token"].as_str().unwrap();
+    // From stdin, with --json.
+    let jwks = jwks_args(&emu);
+    let mut args = vec!["--json", "tokens", "verify", "-"];
+    args.extend(jwks.iter().map(String::as_str));
+    let v = decart_stdin(&emu, &args, &format!("{jwt}\n")).ok().json();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["user_id"], "emulator-user");
+    assert_eq!(v["kid"], emu.current_kid().as_str());
+    assert_eq!(v["service_tier"], 0);
+    assert_eq!(v["pool"], "free");
+    assert_eq!(v["allowed_models"], serde_json::json!(["lucy-2.1"]));
+    assert_eq!(v["allowed_origins"], Value::Null);
+    assert_eq!(v["claims"]["iss"], emu.issuer());
+    // Readable.
+    let run = verify(&emu, jwt, &[]);
+    run.ok();
+    assert!(run.stdout.starts_with("valid "), "{}", run.stdout);
+    assert!(run.stdout.contains("emulator-user"));
+    assert!(run.stdout.contains("0 (free pool)"));
+    assert_eq!(emu.count("GET", "/api/auth/jwks"), 2);
+    // No API call was made to verify.
+    assert_eq!(emu.count("*", "/v1/"), 1);
+}
+
+#[test]
+fn tokens_verify_against_a_jwks_file() {
+    let emu = emu();
+    let jwt = mint(&emu, &[])["token"].as_str().unwrap().to_owned();
+    let dir = TempDir::new();
+    let jwks = ureq::get(emu.jwks_url())
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    let file = dir.write("jwks.json", &jwks);
+    let run = decart(
+        &emu,
+        &[
+            "--json",
+            "tokens",
+            "verify",
+            &jwt,
+            "--jwks-file",
+            &file,
+            "--issuer",
+            emu.issuer(),
+            "--audience",
+            emu.audience(),
+        ],
+    );
+    assert_eq!(run.ok().json()["valid"], true);
+    // A key set without the token's key: invalid (unknown kid).
+    emu.rotate_keys();
+    emu.drop_old_keys();
+    let rotated = ureq::get(emu.jwks_url())
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    let file2 = dir.write("rotated.json", &rotated);
+    let run = decart(&emu, &["tokens", "verify", &jwt, "--jwks-file", &file2]);
+    let line = run.fails(3, "TOKEN_INVALID");
+    assert!(line.contains("kid"), "{line}");
+}
+
+#[test]
+fn tokens_verify_invalid_tokens_exit_3() {
+    let emu = emu();
+    let jwt = mint(&emu, &[])["token"].as_str().unwrap().to_owned();
+    // Malformed.
+    verify(&emu, "not-a-jwt", &[]).fails(3, "TOKEN_INVALID");
+    // A tampered signature.
+    let mut tampered = jwt.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'Q' } else { 'A' });
+    let line = verify(&emu, &tampered, &[]).fails(3, "TOKEN_INVALID");
+    assert!(
+        !line.contains(&jwt[..40]),
+        "the token is never echoed: {line}"
+    );
+    // A tampered payload.
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let forged = format!(
+        "{}.{}x.{}",
+        parts[0],
+        &parts[1][..parts[1].len() - 1],
+        parts[2]
+    );
+    verify(&emu, &forged, &[]).fails(3, "TOKEN_INVALID");
+    // The wrong issuer: Decart's default, not the emulator's.
+    let run = decart(
+        &emu,
+        &["tokens", "verify", &jwt, "--jwks-url", &emu.jwks_url()],
+    );
+    let line = run.fails(3, "TOKEN_INVALID");
+    assert!(line.contains("issuer"), "{line}");
+}
+
+#[test]
+fn tokens_verify_expired_token_exits_4() {
+    let emu = emu();
+    emu.set_clock_offset(-7200);
+    let jwt = mint(&emu, &["--expires-in", "60"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    emu.set_clock_offset(0);
+    let line = verify(&emu, &jwt, &[]).fails(4, "TOKEN_EXPIRED");
+    assert!(line.contains("expired"), "{line}");
+    // A leeway longer than its age makes it valid again.
+    verify(&emu, &jwt, &["--leeway", "7200"]).ok();
+}
+
+#[test]
+fn tokens_verify_unreachable_jwks_exits_5() {
+    let emu = emu();
+    let jwt = mint(&emu, &[])["token"].as_str().unwrap().to_owned();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!(
+            "http://127.0.0.1:{}/api/auth/jwks",
+            l.local_addr().unwrap().port()
+        )
+    };
+    let run = decart(&emu, &["tokens", "verify", &jwt, "--jwks-url", &closed]);
+    let line = run.fails(5, "TOKEN_VERIFY_ERROR");
+    assert!(line.contains("JWKS unreachable"), "{line}");
+    // The JWKS answers 503.
+    emu.inject(Fault::status(503).always().on("GET", "/api/auth/jwks"));
+    verify(&emu, &jwt, &[]).fails(5, "TOKEN_VERIFY_ERROR");
+    emu.clear_faults();
+    // A JWKS file that is missing, or not a JWKS.
+    let dir = TempDir::new();
+    let missing = s(&dir.path("none.json"));
+    decart(&emu, &["tokens", "verify", &jwt, "--jwks-file", &missing])
+        .fails(5, "TOKEN_VERIFY_ERROR");
+    let junk = dir.write("junk.json", b"<html>");
+    decart(&emu, &["tokens", "verify", &jwt, "--jwks-file", &junk]).fails(5, "TOKEN_VERIFY_ERROR");
+}
+
+#[test]
+fn tokens_decode_is_marked_unverified() {
+    let emu = emu();
+    let jwt = mint(&emu, &["--allowed-model", "lucy-2.1"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = decart_bare(&["tokens", "decode", &jwt]);
+    run.ok();
+    assert!(run.stdout.starts_with("UNVERIFIED "), "{}", run.stdout);
+    assert!(run.stdout.contains("lucy-2.1"));
+    let doc = decart_bare(&["--json", "tokens", "decode", &jwt])
+        .ok()
+        .json();
+    assert_eq!(doc["verified"], false);
+    assert!(doc["warning"].as_str().unwrap().starts_with("UNVERIFIED"));
+    assert_eq!(doc["alg"], "EdDSA");
+    assert_eq!(doc["user_id"], "emulator-user");
+    assert_eq!(doc["claims"]["models"], serde_json::json!(["lucy-2.1"]));
+    decart_bare(&["tokens", "decode", "a.b"]).fails(3, "TOKEN_DECODE_ERROR");
+}
+
+// ---------------------------------------------------------------------------------------
+// image, video, jobs
+
+#[test]
+fn image_edits_write_the_result() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.png", PNG);
+    let out = dir.path("out.png");
+    let run = decart(
+        &emu,
+        &[
+            "--json",
+            "image",
+            "lucy-image-2",
+            "--prompt",
+            "a watercolor",
+            "--input",
+            &input,
+            "--seed",
+            "42",
+            "--resolution",
+            "720p",
+            "--enhance-prompt",
+            "-o",
+            &s(&out),
+        ],
+    );
+    let doc = run.ok().json();
+    assert_eq!(doc["model"], "lucy-image-2");
+    let expected = emulator::expected_image_result(PNG);
+    assert_eq!(doc["bytes"], expected.len());
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+    let req = &emu.requests()[0];
+    assert_eq!(req.path, "/v1/generate/lucy-image-2");
+    let mut fields = req.field_names();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["data", "enhance_prompt", "prompt", "resolution", "seed"]
+    );
+    assert_eq!(req.part("seed").unwrap().value.as_deref(), Some("42"));
+    assert_eq!(
+        req.part("enhance_prompt").unwrap().value.as_deref(),
+        Some("true")
+    );
+
+    let human = decart(
+        &emu,
+        &[
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &input,
+            "-o",
+            &s(&out),
+        ],
+    );
+    human.ok();
+    assert!(human.stdout.contains("out.png"), "{}", human.stdout);
+    assert!(human.stderr.is_empty(), "{}", human.stderr);
+}
+
+#[test]
+fn image_input_problems_fail_before_sending() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let out = s(&dir.path("out.png"));
+    let missing = s(&dir.path("missing.png"));
+    let line = decart(
+        &emu,
+        &[
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &missing,
+            "-o",
+            &out,
+        ],
+    )
+    .fails(1, "INVALID_INPUT");
+    assert!(
+        line.contains("--input") && line.contains("missing.png"),
+        "{line}"
+    );
+    let input = dir.write("in.png", PNG);
+    let line = decart(
+        &emu,
+        &["image", "lucy-2.1", "-p", "x", "-i", &input, "-o", &out],
+    )
+    .fails(1, "MODEL_NOT_FOUND");
+    assert!(line.contains("decart video"), "{line}");
+    let long = "x".repeat(1001);
+    decart(
+        &emu,
+        &[
+            "image",
+            "lucy-image-2",
+            "-p",
+            &long,
+            "-i",
+            &input,
+            "-o",
+            &out,
+        ],
+    )
+    .fails(1, "INVALID_INPUT");
+    decart(
+        &emu,
+        &[
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            "ftp://h/a.png",
+            "-o",
+            &out,
+        ],
+    )
+    .fails(1, "INVALID_INPUT");
+    let nowhere = s(&dir.path("no/such/dir/out.png"));
+    let line = decart(
+        &emu,
+        &[
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &input,
+            "-o",
+            &nowhere,
+        ],
+    )
+    .fails(1, "INVALID_INPUT");
+    assert!(line.contains("directory does not exist"), "{line}");
+    let here = s(&dir.0);
+    let line = decart(
+        &emu,
+        &[
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &input,
+            "-o",
+            &here,
+        ],
+    )
+    .fails(1, "INVALID_INPUT");
+    assert!(line.contains("is a directory"), "{line}");
+    let line = decart(
+        &emu,
+        &["video", "lucy-2.1", "-p", "x", "-i", &input, "-o", &nowhere],
+    )
+    .fails(1, "INVALID_INPUT");
+    assert!(line.contains("-o"), "{line}");
+    assert_eq!(emu.count("*", "/"), 0);
+    assert!(!dir.path("out.png").exists());
+}
+
+#[test]
+fn video_waits_quietly_when_stderr_is_not_a_terminal() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.mp4", b"fake video bytes for the emulator");
+    let out = dir.path("out.mp4");
+    let run = decart(
+        &emu,
+        &[
+            "--json",
+            "video",
+            "lucy-2.1",
+            "-p",
+            "rain",
+            "-i",
+            &input,
+            "-o",
+            &s(&out),
+        ],
+    );
+    run.ok();
+    assert!(
+        run.stderr.is_empty(),
+        "no progress without a terminal: {run:?}"
+    );
+    let doc = run.json();
+    assert_eq!(doc["status"], "completed");
+    assert_eq!(doc["statuses"], serde_json::json!(["pending", "completed"]));
+    let job_id = doc["job_id"].as_str().unwrap();
+    assert_eq!(emu.job_ids(), [job_id]);
+    let expected = emulator::expected_video_result(b"fake video bytes for the emulator", None);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+
+    // A restyle from a reference image alone; readable output.
+    let reference = dir.write("style.png", PNG);
+    let run = decart(
+        &emu,
+        &[
+            "video",
+            "lucy-restyle-2",
+            "--reference-image",
+            &reference,
+            "-i",
+            &input,
+            "-o",
+            &s(&out),
+        ],
+    );
+    run.ok();
+    assert!(run.stderr.is_empty(), "{run:?}");
+    assert!(
+        run.stdout.contains("pending -> completed"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn video_no_wait_then_jobs_status_and_result() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.mp4", b"another video");
+    let run = decart(
+        &emu,
+        &["video", "lucy-2.1", "-p", "", "-i", &input, "--no-wait"],
+    );
+    run.ok();
+    let job_id = run.stdout.trim().to_owned();
+    assert_eq!(run.stdout, format!("{job_id}\n"), "only the id");
+    assert!(job_id.starts_with("job_"));
+    assert_eq!(emu.count("GET", "/v1/jobs/"), 0, "no wait");
+
+    let status = decart(&emu, &["--json", "jobs", "status", &job_id])
+        .ok()
+        .json();
+    assert_eq!(status["job_id"], job_id.as_str());
+    assert_eq!(status["status"], "completed");
+    let human = decart(&emu, &["jobs", "status", &job_id]);
+    assert!(human.ok().stdout.contains("completed"));
+
+    let out = dir.path("result.mp4");
+    let doc = decart(&emu, &["--json", "jobs", "result", &job_id, "-o", &s(&out)])
+        .ok()
+        .json();
+    let expected = emulator::expected_video_result(b"another video", None);
+    assert_eq!(doc["bytes"], expected.len());
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+
+    decart(&emu, &["jobs", "status", "job_nope"]).fails(1, "QUEUE_STATUS_ERROR");
+    let json_submit = decart(
+        &emu,
+        &[
+            "--json",
+            "video",
+            "lucy-2.1",
+            "-p",
+            "x",
+            "-i",
+            &input,
+            "--no-wait",
+        ],
+    );
+    assert_eq!(json_submit.ok().json()["status"], "pending");
+}
+
+#[test]
+fn video_input_rules_are_checked_before_submitting() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.mp4", b"v");
+    let reference = dir.write("style.png", PNG);
+    let out = s(&dir.path("out.mp4"));
+    // A restyle takes a prompt or a reference image, not both, not neither.
+    decart(
+        &emu,
+        &[
+            "video",
+            "lucy-restyle-2",
+            "-p",
+            "anime",
+            "--reference-image",
+            &reference,
+            "-i",
+            &input,
+            "-o",
+            &out,
+        ],
+    )
+    .fails(1, "INVALID_INPUT");
+    decart(&emu, &["video", "lucy-restyle-2", "-i", &input, "-o", &out]).fails(1, "INVALID_INPUT");
+    // A video edit needs a prompt (or a reference image).
+    let line =
+        decart(&emu, &["video", "lucy-2.1", "-i", &input, "-o", &out]).fails(1, "INVALID_INPUT");
+    assert!(line.contains("--prompt"), "{line}");
+    let missing = s(&dir.path("missing.mp4"));
+    decart(
+        &emu,
+        &["video", "lucy-2.1", "-p", "x", "-i", &missing, "-o", &out],
+    )
+    .fails(1, "INVALID_INPUT");
+    decart(
+        &emu,
+        &["video", "lucy-image-2", "-p", "x", "-i", &input, "-o", &out],
+    )
+    .fails(1, "MODEL_NOT_FOUND");
+    assert_eq!(emu.count("*", "/"), 0);
+}
+
+#[test]
+fn a_failed_job_exits_6_with_the_reason() {
+    let emu = emu();
+    emu.fail_next_job("content policy violation");
+    let dir = TempDir::new();
+    let input = dir.write("in.mp4", b"v");
+    let out = dir.path("out.mp4");
+    let run = decart(
+        &emu,
+        &["video", "lucy-2.1", "-p", "x", "-i", &input, "-o", &s(&out)],
+    );
+    let line = run.fails(6, "QUEUE_JOB_FAILED");
+    let job_id = &emu.job_ids()[0];
+    assert_eq!(
+        line,
+        format!("error [QUEUE_JOB_FAILED]: job {job_id} failed: content policy violation")
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        emu.count("GET", "/v1/jobs/"),
+        1,
+        "no download of a failed job"
+    );
+}
+
+#[test]
+fn a_wait_past_the_timeout_exits_7() {
+    let emu = Emulator::builder()
+        .polls_before_completion(1000)
+        .start()
+        .unwrap();
+    let dir = TempDir::new();
+    let input = dir.write("in.mp4", b"v");
+    let out = dir.path("out.mp4");
+    let started = Instant::now();
+    let run = decart(
+        &emu,
+        &[
+            "video",
+            "lucy-2.1",
+            "-p",
+            "x",
+            "-i",
+            &input,
+            "-o",
+            &s(&out),
+            "--timeout",
+            "0.3",
+        ],
+    );
+    let line = run.fails(7, "QUEUE_WAIT_TIMEOUT");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let job_id = &emu.job_ids()[0];
+    assert!(
+        line.contains(&format!("decart jobs status {job_id}")),
+        "{line}"
+    );
+    assert!(!out.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_the_wait_cleanly() {
+    let emu = Emulator::builder()
+        .polls_before_completion(1000)
+        .start()
+        .unwrap();
+    let dir = TempDir::new();
+    let input = dir.write("in.mp4", b"v");
+    let out = dir.path("out.mp4");
+    let child = command(
+        Some(&emu),
+        &["video", "lucy-2.1", "-p", "x", "-i", &input, "-o", &s(&out)],
+    )
+    .spawn()
+    .unwrap();
+    let running = Running(Some(child));
+    wait_until("the job's first status poll", || {
+        emu.count("GET", "/v1/jobs/") >= 1
+    });
+    let started = Instant::now();
+    interrupt(running.pid());
+    let run = running.finish();
+    assert!(started.elapsed() < Duration::from_secs(3), "{run:?}");
+    let line = run.fails(130, "CANCELLED");
+    let job_id = &emu.job_ids()[0];
+    assert!(
+        line.contains(&format!("decart jobs status {job_id}")),
+        "{line}"
+    );
+    assert!(!out.exists());
+    assert_eq!(emu.job_ids().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// files, models
+
+#[test]
+fn files_upload_get_delete() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let path = dir.write("pic.png", PNG);
+    let up = decart(&emu, &["--json", "files", "upload", &path, "--ttl", "600"])
+        .ok()
+        .json();
+    let id = up["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("file_"));
+    assert_eq!(up["filename"], "pic.png");
+    assert_eq!(up["mime_type"], "image/png");
+    assert_eq!(up["size_bytes"], PNG.len());
+    assert!(up["expires_at"].is_string());
+    let got = decart(&emu, &["--json", "files", "get", &id]).ok().json();
+    assert_eq!(got, up);
+    let human = decart(&emu, &["files", "get", &id]);
+    assert!(
+        human
+            .ok()
+            .stdout
+            .starts_with(&format!("id          {id}\n"))
+    );
+    let del = decart(&emu, &["files", "delete", &id]);
+    assert_eq!(del.ok().stdout, format!("deleted {id}\n"));
+    let line = decart(&emu, &["files", "get", &id]).fails(1, "FILES_GET_ERROR");
+    assert!(line.contains("404"), "{line}");
+    decart(&emu, &["files", "delete", &id]).fails(1, "FILES_DELETE_ERROR");
+
+    let persistent = decart(
+        &emu,
+        &["--json", "files", "upload", &path, "--ttl", "persistent"],
+    )
+    .ok()
+    .json();
+    assert_eq!(persistent["expires_at"], Value::Null);
+    let human = decart(&emu, &["files", "upload", &path]);
+    assert!(human.ok().stdout.contains("mime_type   image/png"));
+    let del = decart(
+        &emu,
+        &[
+            "--json",
+            "files",
+            "delete",
+            persistent["id"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(del.ok().json()["deleted"], true);
+}
+
+#[test]
+fn files_upload_problems() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let missing = s(&dir.path("missing.bin"));
+    let line = decart(&emu, &["files", "upload", &missing]).fails(1, "INVALID_INPUT");
+    assert!(line.contains("missing.bin"), "{line}");
+    decart(&emu, &["files", "upload", &s(&dir.0)]).fails(1, "INVALID_INPUT");
+    let path = dir.write("a.txt", b"a");
+    decart(&emu, &["files", "upload", &path, "--ttl", "5"]).fails(1, "INVALID_INPUT");
+    assert_eq!(emu.count("*", "/"), 0);
+}
+
+#[test]
+fn models_need_no_key() {
+    let run = decart_bare(&["models"]);
+    run.ok();
+    assert!(run.stdout.starts_with("KIND"));
+    for name in ["lucy-2.1", "lucy-restyle-2", "lucy-image-2"] {
+        assert!(run.stdout.contains(name), "{name}");
+    }
+    assert!(!run.stdout.contains("lucy-pro-i2i"), "aliases need --all");
+    let all = decart_bare(&["models", "--all", "--kind", "image"]);
+    assert!(all.ok().stdout.contains("deprecated: use lucy-image-2"));
+    let doc = decart_bare(&["--json", "models", "--kind", "video"])
+        .ok()
+        .json();
+    let names: Vec<&str> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"lucy-2.1") && names.contains(&"lucy-restyle-2"));
+    assert!(doc.as_array().unwrap().iter().all(|m| m["kind"] == "video"));
+    assert_eq!(doc[0]["url_path"], "/v1/jobs/lucy-2.1");
+}
+
+// ---------------------------------------------------------------------------------------
+// emulator, demo
+
+#[cfg(unix)]
+#[test]
+fn the_emulator_command_serves_until_interrupted() {
+    // A real key in the environment never becomes the emulator's (printed) key.
+    let child = Command::new(BIN)
+        .args(["emulator", "--polls", "0"])
+        .env("DECART_API_KEY", "sk-real-secret-key")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running(Some(child));
+    let stdout = running.0.as_mut().unwrap().stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let export = loop {
+        let line = lines.next().expect("the export line").unwrap();
+        seen.push(line.clone());
+        if let Some(rest) = line.trim().strip_prefix("export ") {
+            break rest.to_owned();
+        }
+    };
+    let text = seen.join("\n");
+    assert!(text.contains("JWKS URL"), "{text}");
+    assert!(text.contains("issuer"), "{text}");
+    assert!(!text.contains("sk-real-secret-key"));
+    let vars: Vec<(&str, &str)> = export
+        .split_whitespace()
+        .map(|kv| kv.split_once('=').unwrap())
+        .collect();
+    assert_eq!(vars[0].0, "DECART_BASE_URL");
+    assert_eq!(vars[1], ("DECART_API_KEY", emulator::DEFAULT_API_KEY));
+    // It answers the SDK's calls.
+    let run = finish(
+        command(None, &["--json", "tokens", "create"])
+            .env(vars[0].0, vars[0].1)
+            .env(vars[1].0, vars[1].1)
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        run.ok().json()["apiKey"]
+            .as_str()
+            .unwrap()
+            .starts_with("ek_")
+    );
+    interrupt(running.pid());
+    let mut child = running.0.take().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(err, "emulator stopped\n");
+}
+
+#[test]
+fn the_emulator_command_json_and_a_busy_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let run = decart_bare(&["emulator", "--port", &port]);
+    let line = run.fails(1, "INVALID_INPUT");
+    assert!(line.contains(&port), "{line}");
+
+    let mut child = command(None, &["--json", "emulator"]).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(Some(child));
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    let doc: Value = serde_json::from_str(&first).unwrap();
+    let base = doc["base_url"].as_str().unwrap();
+    assert_eq!(doc["jwks_url"], format!("{base}/api/auth/jwks"));
+    assert_eq!(doc["issuer"], base);
+    assert_eq!(doc["api_key"], emulator::DEFAULT_API_KEY);
+    drop(running);
+}
+
+#[test]
+fn demo_runs_the_whole_tour() {
+    let dir = TempDir::new();
+    let kept = dir.path("tour");
+    // No key, and a base URL that would fail: the demo uses its own emulator.
+    let child = command(None, &["demo", "--dir", &s(&kept)])
+        .env("DECART_BASE_URL", "http://127.0.0.1:1")
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let run = finish(child);
+    run.ok();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("decart demo:"), "{lines:?}");
+    for (i, step) in [
+        "tokens create",
+        "tokens verify",
+        "image",
+        "video",
+        "files upload",
+        "files get",
+        "files delete",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("[{}/7] {step} ", i + 1)))
+            .unwrap_or_else(|| panic!("no line for {step}: {lines:?}"));
+        assert!(line.contains(" ms") || line.contains(" s "), "{line}");
+    }
+    assert!(run.stdout.contains("pending -> processing -> completed"));
+    assert!(run.stdout.contains("round trip checked"));
+    assert!(run.stdout.contains("a get now answers 404"));
+    assert!(!run.stdout.contains("eyJ"), "the JWT is never printed");
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("demo passed: 7 of 7 steps in "), "{last}");
+    for f in ["input.png", "edited.png", "input.mp4", "result.mp4"] {
+        assert!(kept.join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn demo_json_report() {
+    let run = decart_bare(&["--json", "demo"]);
+    let doc = run.ok().json();
+    assert!(run.stderr.is_empty());
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["target"], "emulator");
+    assert_eq!(doc["dir"], Value::Null);
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 7);
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["skipped"] == false && s["ms"].is_number())
+    );
+    assert_eq!(steps[3]["step"], "video");
+    assert!(doc["total_ms"].as_u64().unwrap() < 10_000);
+}
+
+#[test]
+fn demo_live_needs_a_key() {
+    let run = decart_bare(&["demo", "--live"]);
+    run.fails(1, "INVALID_API_KEY");
+}
