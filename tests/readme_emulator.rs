@@ -33,7 +33,7 @@ fn my_service_mints_and_checks_tokens() {
     // The next image edit gets a 429 with Retry-After; the client retries it (an edit is
     // re-sent only after a 429 or a connect failure, never after a 5xx).
     emu.inject(
-        Fault::status(503)
+        Fault::status(429)
             .retry_after(0)
             .on("POST", "/v1/generate/"),
     );
