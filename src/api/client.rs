@@ -310,7 +310,10 @@ impl ClientBuilder {
     /// `reqwest::Client` in `decart::nonblocking`), for proxies, custom TLS roots or connection
     /// pools shared with the rest of your program. The SDK still sets its headers and
     /// per-request timeouts; the connect timeout and redirect policy of a `reqwest::Client`
-    /// are its own.
+    /// are its own. With the `rustls` feature this crate builds reqwest without a default
+    /// crypto provider (to keep aws-lc and its C toolchain out of the graph): a
+    /// `reqwest::Client` you build yourself then needs one, from reqwest's own `rustls`
+    /// feature in your crate or `rustls::crypto::ring::default_provider().install_default()`.
     pub fn http_client(mut self, client: HttpClient) -> Self {
         self.http_client = Some(client);
         self
