@@ -479,22 +479,21 @@ impl UntrustedClientToken {
         payload: Vec<u8>,
         alg: Option<String>,
         kid: Option<String>,
-    ) -> Self {
+    ) -> Result<Self, VerifyError> {
         let date = |claim| claims.value(claim)?.as_f64().and_then(numeric_to_time);
         let (expires_at, issued_at, not_before) =
             (date(Claim::Exp), date(Claim::Iat), date(Claim::Nbf));
-        let fields = match Fields::extract(claims, payload, false) {
-            Ok(fields) => fields,
-            Err(_) => unreachable!("lenient extraction never fails"),
-        };
-        UntrustedClientToken {
+        // Lenient extraction reads ill-typed claims as absent; an error here would be a bug,
+        // reported as a malformed token rather than a panic.
+        let fields = Fields::extract(claims, payload, false)?;
+        Ok(UntrustedClientToken {
             fields,
             alg,
             kid,
             expires_at,
             issued_at,
             not_before,
-        }
+        })
     }
 
     /// `sub`, when a string.

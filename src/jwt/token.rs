@@ -448,12 +448,7 @@ fn decode_inner(token: &str) -> Result<UntrustedClientToken, VerifyError> {
         Member::Present(s) => Some(s.into_owned()),
         _ => None,
     };
-    Ok(UntrustedClientToken::from_claims(
-        claims,
-        payload.clone(),
-        text(header.alg),
-        text(header.kid),
-    ))
+    UntrustedClientToken::from_claims(claims, payload.clone(), text(header.alg), text(header.kid))
 }
 
 #[cfg(test)]
