@@ -4,8 +4,6 @@
 //! `cargo bench --bench stream_memory --all-features` (default 1 GiB; `DECART_BENCH_MIB=256`
 //! for less). Each measurement runs in its own child process, so its peak RSS (VmHWM) is its own.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Instant;

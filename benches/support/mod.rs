@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::thread;
-use std::time::{Duration, Instant};
 
 /// Starts the server; returns its base URL.
 pub fn serve(body: &'static str) -> String {
@@ -52,34 +51,4 @@ pub fn serve(body: &'static str) -> String {
         }
     });
     url
-}
-
-/// Runs `a` and `b` in alternating batches and returns the median time per call of each.
-pub fn compare(
-    rounds: usize,
-    per_round: usize,
-    mut a: impl FnMut(),
-    mut b: impl FnMut(),
-) -> (Duration, Duration) {
-    let mut ta = Vec::with_capacity(rounds);
-    let mut tb = Vec::with_capacity(rounds);
-    for _ in 0..per_round {
-        a();
-        b();
-    }
-    for _ in 0..rounds {
-        let t = Instant::now();
-        for _ in 0..per_round {
-            a();
-        }
-        ta.push(t.elapsed() / per_round as u32);
-        let t = Instant::now();
-        for _ in 0..per_round {
-            b();
-        }
-        tb.push(t.elapsed() / per_round as u32);
-    }
-    ta.sort();
-    tb.sort();
-    (ta[rounds / 2], tb[rounds / 2])
 }
