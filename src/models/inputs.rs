@@ -218,6 +218,23 @@ macro_rules! common_setters {
     };
 }
 
+/// The rules shared by image and video edits: the schema, a required prompt of at least
+/// `min_prompt` characters (at most 1000), a required `data` file, an optional reference image.
+fn check_prompted(
+    model: &Model,
+    schema: InputSchema,
+    prompt: Option<&str>,
+    min_prompt: usize,
+    data: Option<&FileInput>,
+    reference_image: Option<&FileInput>,
+) -> Result<(), Error> {
+    check_schema(model, schema)?;
+    let prompt = prompt.ok_or_else(|| required(model, "prompt"))?;
+    check_prompt(model, prompt, min_prompt)?;
+    check_file(Some(data.ok_or_else(|| required(model, "data"))?), "data")?;
+    check_file(reference_image, "reference_image")
+}
+
 /// Inputs of an image edit ([`InputSchema::ImageEdit`]): a prompt of 1–1000 characters and
 /// an image (`data`), both required; optional reference image, seed, resolution and
 /// `enhance_prompt`.
@@ -257,17 +274,14 @@ impl ImageEditInput {
     /// or the data is missing, the prompt is empty or longer than 1000 characters, or a URL
     /// given through `From<Url>` is not http(s).
     pub fn validate(&self, model: &Model) -> Result<(), Error> {
-        check_schema(model, InputSchema::ImageEdit)?;
-        let prompt = self
-            .prompt
-            .as_deref()
-            .ok_or_else(|| required(model, "prompt"))?;
-        check_prompt(model, prompt, 1)?;
-        check_file(
-            Some(self.data.as_ref().ok_or_else(|| required(model, "data"))?),
-            "data",
-        )?;
-        check_file(self.reference_image.as_ref(), "reference_image")
+        check_prompted(
+            model,
+            InputSchema::ImageEdit,
+            self.prompt.as_deref(),
+            1,
+            self.data.as_ref(),
+            self.reference_image.as_ref(),
+        )
     }
 
     /// The multipart fields, in wire order (no validation).
@@ -326,17 +340,14 @@ impl VideoEditInput {
     /// or the data is missing, the prompt is longer than 1000 characters, or a URL given
     /// through `From<Url>` is not http(s).
     pub fn validate(&self, model: &Model) -> Result<(), Error> {
-        check_schema(model, InputSchema::VideoEdit)?;
-        let prompt = self
-            .prompt
-            .as_deref()
-            .ok_or_else(|| required(model, "prompt"))?;
-        check_prompt(model, prompt, 0)?;
-        check_file(
-            Some(self.data.as_ref().ok_or_else(|| required(model, "data"))?),
-            "data",
-        )?;
-        check_file(self.reference_image.as_ref(), "reference_image")
+        check_prompted(
+            model,
+            InputSchema::VideoEdit,
+            self.prompt.as_deref(),
+            0,
+            self.data.as_ref(),
+            self.reference_image.as_ref(),
+        )
     }
 
     /// The multipart fields, in wire order (no validation).
