@@ -106,8 +106,12 @@ pub(crate) fn join(base: &str, path: &str) -> String {
     url
 }
 
-/// Percent-encodes an id for use as one path segment.
+/// Percent-encodes an id for use as one path segment (`.` and `..` too, which URL
+/// normalisation would otherwise resolve).
 pub(crate) fn segment(id: &str) -> String {
+    if id == "." || id == ".." {
+        return id.replace('.', "%2E");
+    }
     url::form_urlencoded::byte_serialize(id.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
@@ -145,4 +149,16 @@ pub(crate) fn temp_path(path: &std::path::Path) -> std::path::PathBuf {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "download".into());
     path.with_file_name(format!(".{name}.{}.part", fastrand::u64(..)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_become_one_segment() {
+        assert_eq!(super::segment("job_1"), "job_1");
+        assert_eq!(super::segment("a/b c?#+"), "a%2Fb%20c%3F%23%2B");
+        assert_eq!(super::segment(".."), "%2E%2E");
+        assert_eq!(super::segment("."), "%2E");
+        assert_eq!(super::segment("a..b"), "a..b");
+    }
 }
