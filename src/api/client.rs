@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::files::Files;
 use super::maybe_async;
@@ -134,8 +134,10 @@ impl Client {
 
     /// Sends a call with retries and returns the head of its 2xx answer (body unread).
     ///
-    /// `media` calls (uploads, downloads) get an idle timeout instead of a total one.
+    /// `media` calls (uploads, downloads) get an idle timeout instead of a total one. A
+    /// `deadline` (a job wait's) shortens each attempt's total timeout and ends the retries.
     #[maybe_async]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn execute(
         &self,
         operation: Operation,
@@ -144,13 +146,21 @@ impl Client {
         mut payload: Payload,
         replay: Replay,
         media: bool,
+        deadline: Option<Instant>,
     ) -> Result<transport::Response, Error> {
         let url = http::join(&self.inner.config.base_url, path);
         let limit = self.inner.config.request_timeout;
-        let timeout = if media || payload.is_media() {
-            Timeout::Idle(limit)
-        } else {
-            Timeout::Total(limit)
+        let media = media || payload.is_media();
+        let timeout = move || {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match (media, left) {
+                (true, _) => Timeout::Idle(limit),
+                // At least a millisecond: a zero timeout means "none" to some backends.
+                (false, Some(left)) => {
+                    Timeout::Total(limit.min(left).max(Duration::from_millis(1)))
+                }
+                (false, None) => Timeout::Total(limit),
+            }
         };
         let accept = if media { "*/*" } else { "application/json" };
         let policy = self.inner.config.retry;
@@ -168,7 +178,7 @@ impl Client {
                 method,
                 url: url.clone(),
                 body: this_body,
-                timeout,
+                timeout: timeout(),
                 accept,
             };
             let (error, retryable, retry_after) = match self.inner.transport.send(request).await {
@@ -190,7 +200,8 @@ impl Client {
                     (Error::Transport { operation, source }, retryable, None)
                 }
             };
-            if !retryable || attempt >= policy.attempts() {
+            let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+            if !retryable || attempt >= policy.attempts() || out_of_time {
                 return Err(error);
             }
             // Never re-send a body that cannot be replayed: report the failure as it is.
@@ -218,8 +229,23 @@ impl Client {
         payload: Payload,
         replay: Replay,
     ) -> Result<Vec<u8>, Error> {
+        self.call_json_by(operation, method, path, payload, replay, None)
+            .await
+    }
+
+    /// [`call_json`](Self::call_json), over by `deadline` at the latest.
+    #[maybe_async]
+    pub(crate) async fn call_json_by(
+        &self,
+        operation: Operation,
+        method: Method,
+        path: &str,
+        payload: Payload,
+        replay: Replay,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<u8>, Error> {
         let response = self
-            .execute(operation, method, path, payload, replay, false)
+            .execute(operation, method, path, payload, replay, false, deadline)
             .await?;
         let body = response
             .read_limited(MAX_JSON_BODY)

@@ -48,6 +48,7 @@ impl<'a> Process<'a> {
                 Payload::Multipart(Multipart::new(fields)),
                 Replay::SubmitOnce,
                 true,
+                None,
             )
             .await
     }

@@ -60,6 +60,7 @@ impl<'a> Queue<'a> {
                 Payload::Multipart(Multipart::new(fields)),
                 Replay::SubmitOnce,
                 false,
+                None,
             )
             .await?;
         let body = response
@@ -77,16 +78,23 @@ impl<'a> Queue<'a> {
     /// [`Error::Decode`] for an answer without `job_id` or `status`.
     #[maybe_async]
     pub async fn status(&self, job_id: &str) -> Result<JobStatus, Error> {
+        self.status_by(job_id, None).await
+    }
+
+    /// [`status`](Self::status), answered (or failed) by `deadline` at the latest.
+    #[maybe_async]
+    async fn status_by(&self, job_id: &str, deadline: Option<Instant>) -> Result<JobStatus, Error> {
         let operation = Operation::QueueStatus;
         let path = format!("/v1/jobs/{}", http::segment(non_empty(job_id)?));
         let body = self
             .client
-            .call_json(
+            .call_json_by(
                 operation,
                 Method::Get,
                 &path,
                 Payload::Empty,
                 Replay::Idempotent,
+                deadline,
             )
             .await?;
         JobStatus::from_json(operation, &body)
@@ -103,6 +111,7 @@ impl<'a> Queue<'a> {
                 Payload::Empty,
                 Replay::Idempotent,
                 true,
+                None,
             )
             .await
     }
@@ -229,7 +238,15 @@ impl<'a> Queue<'a> {
             if options.deadline.is_some_and(|d| started.elapsed() >= d) {
                 return Err(timeout(last_status));
             }
-            let status = self.status(job_id).await?;
+            // The poll itself must end by the deadline too (a hanging server, retries).
+            let poll_deadline = options.deadline.map(|d| started + d);
+            let status = match self.status_by(job_id, poll_deadline).await {
+                Ok(status) => status,
+                Err(_) if options.deadline.is_some_and(|d| started.elapsed() >= d) => {
+                    return Err(timeout(last_status));
+                }
+                Err(e) => return Err(e),
+            };
             polls += 1;
             if let Some(callback) = options.on_status.as_mut() {
                 callback(&status);

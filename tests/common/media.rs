@@ -531,6 +531,28 @@ pub async fn cancellation_mid_wait() {
 }
 
 #[maybe_async]
+pub async fn a_hanging_status_poll_still_ends_at_the_deadline() {
+    use super::common::raw::{Behaviour, RawServer};
+    let raw = RawServer::start(Behaviour::Hang(Duration::from_secs(10)));
+    // The request timeout (60 s by default) is far longer than the wait's deadline.
+    let c = client(&raw.url);
+    let options = WaitOptions::new()
+        .first_poll(Duration::from_millis(1))
+        .deadline(Some(Duration::from_millis(300)));
+    let started = std::time::Instant::now();
+    let err = c.queue().wait("job_hang", options).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::JobTimeout { job_id, .. } if job_id == "job_hang"),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[maybe_async]
 pub async fn status_503_during_polling_is_retried() {
     let mut server = server().await;
     let down = create(
@@ -830,6 +852,7 @@ macro_rules! media_tests {
             failed_job_without_reason_gets_a_default,
             unknown_status_ends_at_the_deadline,
             cancellation_mid_wait,
+            a_hanging_status_poll_still_ends_at_the_deadline,
             status_503_during_polling_is_retried,
             large_result_streams_to_a_file,
             failed_download_leaves_no_file,
