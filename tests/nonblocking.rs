@@ -73,3 +73,47 @@ jwks_tests!(async_tests, sync_tests);
 
 #[cfg(feature = "emulator")]
 e2e_tests!(async_tests);
+
+/// Async only, by nature: a verification future dropped while it fetches the JWKS (a caller's
+/// timeout) gives its fetch claim back, so the next verification fetches at once instead of
+/// failing as "JWKS unreachable" until the claim expires.
+#[cfg(all(feature = "emulator", feature = "jwt"))]
+#[tokio::test]
+async fn dropped_cold_verification_gives_the_fetch_back() {
+    use std::time::Duration;
+
+    use decart::emulator::{Emulator, Fault};
+    use decart::jwt::VerifyOptions;
+
+    let emu = Emulator::start().unwrap();
+    let client = Client::builder()
+        .api_key(emu.api_key())
+        .base_url(emu.base_url())
+        .build()
+        .unwrap();
+    let minted = client
+        .tokens()
+        .create(&decart::CreateTokenOptions::new())
+        .await
+        .unwrap();
+    let jwt = minted.token.unwrap();
+    emu.inject(Fault::delay(Duration::from_secs(3)).on("GET", "/api/auth/jwks"));
+    let verifier = JwksVerifier::builder()
+        .jwks_url(emu.jwks_url())
+        .options(
+            VerifyOptions::new()
+                .issuer(emu.issuer())
+                .audience(emu.audience()),
+        )
+        .build()
+        .unwrap();
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(200), verifier.verify(jwt.expose())).await;
+    assert!(
+        dropped.is_err(),
+        "the first verification should have timed out"
+    );
+    let verified = verifier.verify(jwt.expose()).await;
+    assert!(verified.is_ok(), "{verified:?}");
+    assert_eq!(verifier.fetch_count(), 2);
+}

@@ -106,7 +106,10 @@ impl Client {
         if let Some(v) = settings.verifier.get() {
             return Ok(v);
         }
-        let mut builder = super::jwks::JwksVerifier::builder();
+        // The client's own HTTP client (no redirects, per-request timeouts): no second TLS
+        // set-up and connection pool.
+        let mut builder =
+            super::jwks::JwksVerifier::builder().http_client(self.inner.transport.http_client());
         if let Some(url) = &settings.url {
             builder = builder.jwks_url(url.clone());
         }

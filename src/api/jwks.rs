@@ -152,6 +152,13 @@ impl JwksVerifier {
     /// Fetches the key set (the caller holds the fetch claim) and records the outcome.
     #[maybe_async]
     async fn fetch(&self, now: Instant) -> Result<(), VerifyError> {
+        // If this future is dropped mid-fetch (a caller's timeout), give the claim back at
+        // once; otherwise every verification would see "a fetch is in flight" until the
+        // claim expires.
+        let mut claim = ClaimGuard {
+            verifier: self,
+            settled: false,
+        };
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let result = self
             .inner
@@ -176,6 +183,7 @@ impl JwksVerifier {
                 (keys, max_age)
             }),
         };
+        claim.settled = true;
         let mut cache = self.write_cache();
         match outcome {
             Ok((keys, max_age)) => {
@@ -195,6 +203,20 @@ impl JwksVerifier {
 
     fn write_cache(&self) -> std::sync::RwLockWriteGuard<'_, KeyCache> {
         self.inner.cache.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Cancels the fetch claim unless the fetch recorded an outcome.
+struct ClaimGuard<'a> {
+    verifier: &'a JwksVerifier,
+    settled: bool,
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.verifier.write_cache().cancel_fetch();
+        }
     }
 }
 

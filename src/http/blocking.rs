@@ -36,6 +36,12 @@ impl Transport {
         })
     }
 
+    /// The underlying HTTP client (cheap to clone: shared state).
+    #[cfg(feature = "jwt")]
+    pub(crate) fn http_client(&self) -> HttpClient {
+        self.agent.clone()
+    }
+
     /// Sends one request and returns the answer's head; the body is read by the caller.
     pub(crate) fn send(&self, req: Request) -> Result<Response, SendError> {
         let Request {
