@@ -84,36 +84,7 @@ impl Transport {
         request: Result<http::Request<impl ureq::AsSendBody>, http::Error>,
         timeout: Timeout,
     ) -> Result<Response, TransportError> {
-        let request = request.map_err(|e| {
-            TransportError::new(
-                TransportErrorKind::Other,
-                "invalid request",
-                Some(Box::new(e)),
-            )
-        })?;
-        // Per-request settings, so that a caller's own agent behaves the same.
-        let config = self
-            .agent
-            .configure_request(request)
-            .http_status_as_error(false)
-            .timeout_connect(Some(self.connect_timeout))
-            .max_redirects(0)
-            .max_redirects_will_error(false);
-        let request = match timeout {
-            Timeout::Total(d) => config.timeout_global(Some(d)),
-            Timeout::Idle(d) => config
-                .timeout_global(None)
-                .timeout_per_read(Some(d))
-                .timeout_per_write(Some(d)),
-        }
-        .build();
-        let response = self.agent.run(request).map_err(map_error)?;
-        let (parts, body) = response.into_parts();
-        Ok(Response {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        })
+        run(&self.agent, request, self.connect_timeout, timeout, 0)
     }
 
     /// Opens every source of a multipart body (so a missing file or a dead URL fails before
@@ -141,14 +112,20 @@ impl Transport {
             .uri(url.as_str())
             .header(http::header::USER_AGENT, self.user_agent.clone())
             .body(());
-        let response = self
-            .run(request, Timeout::Idle(DEFAULT_REQUEST_TIMEOUT))
-            .map_err(|source| {
-                SendError::Input(crate::Error::Transport {
-                    operation: Operation::InputFetch,
-                    source,
-                })
-            })?;
+        // No key goes with it, so redirects (CDNs, short links) are safe to follow.
+        let response = run(
+            &self.agent,
+            request,
+            self.connect_timeout,
+            Timeout::Idle(DEFAULT_REQUEST_TIMEOUT),
+            super::MAX_INPUT_REDIRECTS,
+        )
+        .map_err(|source| {
+            SendError::Input(crate::Error::Transport {
+                operation: Operation::InputFetch,
+                source,
+            })
+        })?;
         if !(200..300).contains(&response.status) {
             let status = response.status;
             let body = response.read_limited(4096).unwrap_or_default();
@@ -156,6 +133,45 @@ impl Transport {
         }
         Ok(response.body.into_with_config().limit(u64::MAX).reader())
     }
+}
+
+/// Sends one request with per-request settings, so that a caller's own agent behaves the same:
+/// error statuses as answers, the given timeouts, at most `redirects` redirects followed.
+fn run(
+    agent: &ureq::Agent,
+    request: Result<http::Request<impl ureq::AsSendBody>, http::Error>,
+    connect_timeout: Duration,
+    timeout: Timeout,
+    redirects: u32,
+) -> Result<Response, TransportError> {
+    let request = request.map_err(|e| {
+        TransportError::new(
+            TransportErrorKind::Other,
+            "invalid request",
+            Some(Box::new(e)),
+        )
+    })?;
+    let config = agent
+        .configure_request(request)
+        .http_status_as_error(false)
+        .timeout_connect(Some(connect_timeout))
+        .max_redirects(redirects)
+        .max_redirects_will_error(false);
+    let request = match timeout {
+        Timeout::Total(d) => config.timeout_global(Some(d)),
+        Timeout::Idle(d) => config
+            .timeout_global(None)
+            .timeout_per_read(Some(d))
+            .timeout_per_write(Some(d)),
+    }
+    .build();
+    let response = agent.run(request).map_err(map_error)?;
+    let (parts, body) = response.into_parts();
+    Ok(Response {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    })
 }
 
 /// Reads the sources of a multipart body one after the other.
@@ -371,32 +387,17 @@ impl PublicClient {
             .uri(url)
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::USER_AGENT, crate::config::user_agent(None))
-            .body(())
-            .map_err(|e| {
-                TransportError::new(TransportErrorKind::Other, "invalid URL", Some(Box::new(e)))
-            })?;
-        let request = self
-            .agent
-            .configure_request(request)
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .build();
-        let response = self.agent.run(request).map_err(map_error)?;
-        let (parts, body) = response.into_parts();
-        let cache_control = parts
-            .headers
-            .get(http::header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = Response {
-            status: parts.status.as_u16(),
-            headers: http::HeaderMap::new(),
-            body,
-        }
-        .read_limited(limit)?;
-        Ok((parts.status.as_u16(), cache_control, body))
+            .body(());
+        let response = run(
+            &self.agent,
+            request,
+            crate::config::DEFAULT_CONNECT_TIMEOUT,
+            Timeout::Total(timeout),
+            0,
+        )?;
+        let status = response.status;
+        let cache_control = response.header("cache-control").map(str::to_owned);
+        Ok((status, cache_control, response.read_limited(limit)?))
     }
 }
 

@@ -84,6 +84,9 @@ pub(crate) struct Request {
     pub(crate) accept: &'static str,
 }
 
+/// How many redirects the fetch of an input URL follows (it carries no API key).
+pub(crate) const MAX_INPUT_REDIRECTS: u32 = 5;
+
 /// Why a request got no answer.
 pub(crate) enum SendError {
     /// The connection failed.

@@ -113,32 +113,51 @@ impl Transport {
         Ok(futures_util::stream::try_unfold(opened, next_chunk))
     }
 
-    /// Starts fetching an input URL (no API key: it goes to somebody else's server).
+    /// Starts fetching an input URL (no API key: it goes to somebody else's server, so
+    /// redirects are followed, by hand since the client itself follows none).
     async fn fetch(&self, url: &url::Url) -> Result<reqwest::Response, SendError> {
-        let response = self
-            .client
-            .get(url.as_str())
-            .header(header::USER_AGENT, self.user_agent.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                SendError::Input(crate::Error::Transport {
-                    operation: Operation::InputFetch,
-                    source: map_error(e),
-                })
-            })?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            let body = Response {
-                status,
-                inner: response,
+        let fail = |source| {
+            SendError::Input(crate::Error::Transport {
+                operation: Operation::InputFetch,
+                source,
+            })
+        };
+        let mut url = url.clone();
+        let mut redirects = 0;
+        loop {
+            let response = self
+                .client
+                .get(url.as_str())
+                .header(header::USER_AGENT, self.user_agent.clone())
+                .send()
+                .await
+                .map_err(|e| fail(map_error(e)))?;
+            let status = response.status().as_u16();
+            if (200..300).contains(&status) {
+                return Ok(response);
             }
-            .read_limited(4096)
-            .await
-            .unwrap_or_default();
-            return Err(SendError::Input(input_status(url, status, &body)));
+            let location = matches!(status, 301 | 302 | 303 | 307 | 308)
+                .then(|| headers_get(response.headers(), "location"))
+                .flatten()
+                .and_then(|l| url.join(l).ok())
+                .filter(|next| matches!(next.scheme(), "http" | "https"));
+            match location {
+                Some(next) if redirects < super::MAX_INPUT_REDIRECTS => {
+                    redirects += 1;
+                    url = next;
+                }
+                _ => {
+                    let body = Response {
+                        status,
+                        inner: response,
+                    }
+                    .read_limited(4096)
+                    .await
+                    .unwrap_or_default();
+                    return Err(SendError::Input(input_status(&url, status, &body)));
+                }
+            }
         }
-        Ok(response)
     }
 }
 

@@ -719,6 +719,52 @@ pub async fn url_input_is_fetched_without_the_key_and_streamed() {
 }
 
 #[maybe_async]
+pub async fn url_input_follows_redirects() {
+    let mut server = server().await;
+    let moved = create(
+        server
+            .mock("GET", "/short/abc")
+            .with_status(302)
+            .with_header("location", "/media/real.mp4")
+            .expect(1),
+    )
+    .await;
+    let source = create(
+        server
+            .mock("GET", "/media/real.mp4")
+            .match_header("x-api-key", Matcher::Missing)
+            .with_status(200)
+            .with_body("REDIRECTEDVIDEO")
+            .expect(1),
+    )
+    .await;
+    let job = create(
+        server
+            .mock("POST", "/v1/jobs/lucy-2.1")
+            .match_body(file_part(
+                "data",
+                "abc",
+                "application/octet-stream",
+                "REDIRECTEDVIDEO",
+            ))
+            .with_status(200)
+            .with_body(r#"{"job_id":"job_12","status":"pending"}"#)
+            .expect(1),
+    )
+    .await;
+    let model = models::video("lucy-2.1").unwrap();
+    let url = FileInput::url(&format!("{}/short/abc", server.url())).unwrap();
+    let submitted = client(&server.url())
+        .queue()
+        .submit(&model, VideoEditInput::new("p", url))
+        .await;
+    assert_eq!(submitted.unwrap().job_id, "job_12");
+    for m in [&moved, &source, &job] {
+        assert_mock(m).await;
+    }
+}
+
+#[maybe_async]
 pub async fn url_input_404_is_an_input_fetch_error() {
     let mut server = server().await;
     let _source = create(server.mock("GET", "/gone.png").with_status(404).expect(1)).await;
@@ -860,6 +906,7 @@ macro_rules! media_tests {
             missing_input_file_fails_before_sending,
             unreachable_url_input_fails_before_sending,
             url_input_is_fetched_without_the_key_and_streamed,
+            url_input_follows_redirects,
             url_input_404_is_an_input_fetch_error,
             file_upload_get_delete,
             file_ttl_is_validated,
