@@ -91,15 +91,6 @@ pub enum Error {
         job_id: String,
     },
 
-    /// A body could not be sent again for a retry (a one-shot reader was already consumed).
-    #[error("{operation} failed and cannot be retried: {reason}")]
-    NotReplayable {
-        /// What the SDK was doing.
-        operation: Operation,
-        /// Why it cannot be retried.
-        reason: String,
-    },
-
     /// The server answered with a non-2xx status.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -146,9 +137,7 @@ impl Error {
             Error::JobFailed { .. } => "QUEUE_JOB_FAILED",
             Error::JobTimeout { .. } => "QUEUE_WAIT_TIMEOUT",
             Error::Cancelled { .. } => "CANCELLED",
-            Error::Io { operation, .. } | Error::NotReplayable { operation, .. } => {
-                operation.code()
-            }
+            Error::Io { operation, .. } => operation.code(),
             Error::Api(e) => e.operation.code(),
             #[cfg(feature = "jwt")]
             Error::Token(e) => e.code(),
@@ -172,8 +161,7 @@ impl Error {
             Error::Api(e) => Some(e.operation),
             Error::Transport { operation, .. }
             | Error::Decode { operation, .. }
-            | Error::Io { operation, .. }
-            | Error::NotReplayable { operation, .. } => Some(*operation),
+            | Error::Io { operation, .. } => Some(*operation),
             _ => None,
         }
     }

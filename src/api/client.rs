@@ -153,10 +153,12 @@ impl Client {
     ) -> Result<transport::Response, Error> {
         let url = http::join(&self.inner.config.base_url, path);
         let limit = self.inner.config.request_timeout;
-        let media = media || payload.is_media();
+        // A binary answer (an image, a video) is read as a stream; so is a streamed upload.
+        let accept = if media { "*/*" } else { "application/json" };
+        let streamed = media || payload.is_media();
         let timeout = move || {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match (media, left) {
+            match (streamed, left) {
                 (true, _) => Timeout::Idle(limit),
                 // At least a millisecond: a zero timeout means "none" to some backends.
                 (false, Some(left)) => {
@@ -165,22 +167,19 @@ impl Client {
                 (false, None) => Timeout::Total(limit),
             }
         };
-        let accept = if media { "*/*" } else { "application/json" };
         let policy = self.inner.config.retry;
         let mut attempt = 1;
-        let mut body = payload.body();
+        // A fresh payload always has a first body; `None` can only mean a one-shot reader
+        // that was consumed, which the retry below checks before sleeping.
+        let mut body = payload.body().ok_or_else(|| {
+            Error::invalid_input("input", "a one-shot reader can be sent only once")
+        })?;
         loop {
-            let Some(this_body) = body.take() else {
-                return Err(Error::NotReplayable {
-                    operation,
-                    reason: "a one-shot reader was already sent".into(),
-                });
-            };
             let request = Request {
                 operation,
                 method,
                 url: url.clone(),
-                body: this_body,
+                body,
                 timeout: timeout(),
                 accept,
             };
@@ -208,10 +207,10 @@ impl Client {
                 return Err(error);
             }
             // Never re-send a body that cannot be replayed: report the failure as it is.
-            body = payload.body();
-            if body.is_none() {
-                return Err(error);
-            }
+            body = match payload.body() {
+                Some(next) => next,
+                None => return Err(error),
+            };
             let delay = retry::delay(&policy, attempt, retry_after, retry::random_unit());
             log::debug!(
                 "{operation}: attempt {attempt} of {} failed ({error}); retrying in {delay:?}",

@@ -64,6 +64,7 @@ pub async fn image_edit_sends_multipart_and_returns_bytes() {
         server
             .mock("POST", "/v1/generate/lucy-image-2")
             .match_header("x-api-key", KEY)
+            .match_header("accept", "*/*")
             .match_header("content-type", multipart())
             .match_body(Matcher::AllOf(vec![
                 part("prompt", "make it blue"),
@@ -223,6 +224,7 @@ pub async fn empty_prompt_with_reference_image_is_fine_for_lucy_2_1() {
     let mock = create(
         server
             .mock("POST", "/v1/jobs/lucy-2.1")
+            .match_header("accept", "application/json")
             .match_body(Matcher::AllOf(vec![
                 part("prompt", ""),
                 file_part("reference_image", "ref.png", "image/png", "REF"),
