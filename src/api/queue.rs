@@ -214,15 +214,18 @@ impl<'a> Queue<'a> {
     ) -> Result<CompletedJob, Error> {
         let mut delay = options.first_poll;
         let mut polls = 0u32;
+        // An absurd deadline (Duration::MAX) means none, rather than an overflow.
+        let end = options.deadline.and_then(|d| started.checked_add(d));
+        let past_end = || end.is_some_and(|end| Instant::now() >= end);
         let timeout = |last_status: String| Error::JobTimeout {
             job_id: job_id.to_owned(),
             waited: started.elapsed(),
             last_status,
         };
         loop {
-            let nap = match options.deadline {
-                Some(deadline) => {
-                    let left = deadline.saturating_sub(started.elapsed());
+            let nap = match end {
+                Some(end) => {
+                    let left = end.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(timeout(last_status));
                     }
@@ -235,16 +238,13 @@ impl<'a> Queue<'a> {
                     job_id: job_id.to_owned(),
                 });
             }
-            if options.deadline.is_some_and(|d| started.elapsed() >= d) {
+            if past_end() {
                 return Err(timeout(last_status));
             }
             // The poll itself must end by the deadline too (a hanging server, retries).
-            let poll_deadline = options.deadline.map(|d| started + d);
-            let status = match self.status_by(job_id, poll_deadline).await {
+            let status = match self.status_by(job_id, end).await {
                 Ok(status) => status,
-                Err(_) if options.deadline.is_some_and(|d| started.elapsed() >= d) => {
-                    return Err(timeout(last_status));
-                }
+                Err(_) if past_end() => return Err(timeout(last_status)),
                 Err(e) => return Err(e),
             };
             polls += 1;

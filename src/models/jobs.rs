@@ -234,20 +234,27 @@ impl CancelHandle {
     /// Blocks for `duration` or until cancelled; returns whether it was cancelled.
     #[cfg(feature = "blocking")]
     pub(crate) fn sleep(&self, duration: Duration) -> bool {
-        let deadline = std::time::Instant::now() + duration;
+        // An absurd duration (Duration::MAX) means "until cancelled", not an overflow.
+        let deadline = std::time::Instant::now().checked_add(duration);
         let mut guard = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if self.is_cancelled() {
                 return true;
             }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return false;
-            }
+            let left = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    left
+                }
+                None => duration,
+            };
             guard = self
                 .inner
                 .wake
-                .wait_timeout(guard, deadline - now)
+                .wait_timeout(guard, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -301,5 +308,12 @@ mod tests {
         h.cancel();
         assert!(t.join().unwrap());
         assert!(h.sleep(Duration::from_secs(30)));
+        // No overflow for an absurd duration.
+        let h = CancelHandle::new();
+        let h2 = h.clone();
+        let t = std::thread::spawn(move || h2.sleep(Duration::MAX));
+        std::thread::sleep(Duration::from_millis(20));
+        h.cancel();
+        assert!(t.join().unwrap());
     }
 }

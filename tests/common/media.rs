@@ -555,6 +555,24 @@ pub async fn a_hanging_status_poll_still_ends_at_the_deadline() {
 }
 
 #[maybe_async]
+pub async fn absurd_deadline_and_interval_do_not_overflow() {
+    let mut server = server().await;
+    let _s = create(status_mock(
+        &mut server,
+        "job_max",
+        r#"{"job_id":"job_max","status":"completed"}"#,
+    ))
+    .await;
+    let options = WaitOptions::new()
+        .first_poll(Duration::from_millis(1))
+        .interval(Duration::MAX)
+        .deadline(Some(Duration::MAX))
+        .cancel_handle(CancelHandle::new());
+    let job = client(&server.url()).queue().wait("job_max", options).await;
+    assert_eq!(job.unwrap().polls, 1);
+}
+
+#[maybe_async]
 pub async fn status_503_during_polling_is_retried() {
     let mut server = server().await;
     let down = create(
@@ -901,6 +919,7 @@ macro_rules! media_tests {
             unknown_status_ends_at_the_deadline,
             cancellation_mid_wait,
             a_hanging_status_poll_still_ends_at_the_deadline,
+            absurd_deadline_and_interval_do_not_overflow,
             status_503_during_polling_is_retried,
             large_result_streams_to_a_file,
             failed_download_leaves_no_file,
