@@ -19,6 +19,8 @@ pub const ENV_BASE_URL: &str = "DECART_BASE_URL";
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time allowed for a whole JSON call (connect, send, receive).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest connect or request timeout a client accepts.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// The largest JSON response body the client reads (anything larger is a decode error).
 pub const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
 
@@ -274,11 +276,15 @@ impl ConfigBuilder {
             ("connect_timeout", self.connect_timeout),
             ("request_timeout", self.request_timeout),
         ] {
-            if value == Some(Duration::ZERO) {
-                return Err(Error::invalid_input(
-                    name,
-                    "a timeout must be longer than zero",
-                ));
+            if let Some(value) = value {
+                if value.is_zero() || value > MAX_TIMEOUT {
+                    return Err(Error::invalid_input(
+                        name,
+                        format!(
+                            "a timeout must be longer than zero and at most 24 hours, got {value:?}"
+                        ),
+                    ));
+                }
             }
         }
         Ok(Config {
@@ -346,6 +352,22 @@ mod tests {
             user_agent(Some("  ")),
             format!("decart-rust-sdk/{v} lang/rust")
         );
+    }
+
+    #[test]
+    fn timeouts_are_bounded() {
+        for bad in [
+            Duration::ZERO,
+            MAX_TIMEOUT + Duration::from_secs(1),
+            Duration::MAX,
+        ] {
+            let builder = ConfigBuilder {
+                api_key: Some("k".into()),
+                request_timeout: Some(bad),
+                ..ConfigBuilder::default()
+            };
+            assert_eq!(builder.build().unwrap_err().code(), "INVALID_INPUT");
+        }
     }
 
     #[test]

@@ -41,7 +41,9 @@ pub(crate) fn delay(
     random_unit: f64,
 ) -> Duration {
     let window = backoff_window(policy, retry);
-    let jittered = window.mul_f64(random_unit.clamp(0.0, 1.0));
+    // Not `mul_f64`: it panics when the product rounds above `Duration::MAX`.
+    let jittered = Duration::try_from_secs_f64(window.as_secs_f64() * random_unit.clamp(0.0, 1.0))
+        .unwrap_or(window);
     match retry_after {
         Some(asked) => jittered.max(asked.min(policy.retry_after_cap())),
         None => jittered,
@@ -118,6 +120,11 @@ mod tests {
         assert_eq!(backoff_window(&p, 64), Duration::from_millis(350));
         assert_eq!(delay(&p, 2, None, 0.5), Duration::from_millis(100));
         assert_eq!(delay(&p, 2, None, 0.0), Duration::ZERO);
+        // No overflow with absurd settings.
+        let huge = RetryPolicy::new()
+            .base_delay(Duration::MAX)
+            .max_delay(Duration::MAX);
+        assert_eq!(delay(&huge, 3, None, 1.0), Duration::MAX);
     }
 
     #[test]
