@@ -310,14 +310,14 @@ impl ClientBuilder {
         self
     }
 
-    /// Time allowed to connect (TCP and TLS); default 10 s.
+    /// Time allowed to connect (TCP and TLS); default 10 s, at most 24 h.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = Some(timeout);
         self
     }
 
-    /// Time allowed for one attempt of a JSON call, from connect to the end of the answer;
-    /// default 60 s.
+    /// Time allowed for one attempt of a JSON call, from connect to the end of the answer,
+    /// and the longest an upload or download may stall; default 60 s, at most 24 h.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = Some(timeout);
         self
