@@ -123,16 +123,25 @@ impl JwksVerifier {
         let decision = self.write_cache().lookup(kid, now);
         match decision {
             Lookup::Fresh(key) => Ok(key),
-            Lookup::Stale { key, refresh } => {
-                if refresh {
-                    if let Err(e) = self.fetch(now).await {
-                        log::warn!("JWKS refresh failed, verifying with the last good keys: {e}");
-                    }
+            Lookup::Stale {
+                key,
+                refresh: false,
+            } => Ok(key),
+            Lookup::Stale { key, refresh: true } => match self.fetch(now).await {
+                // The stale key may stand in only while the JWKS cannot be had.
+                Err(e) => {
+                    log::warn!("JWKS refresh failed, verifying with the last good keys: {e}");
+                    Ok(key)
                 }
-                // A rotation may have replaced the key under the same kid: prefer the newest.
-                let now = (self.inner.clock)();
-                Ok(self.read_cache().peek(kid, now).unwrap_or(key))
-            }
+                // A successful fetch is the truth: a kid it no longer lists was rotated out
+                // (perhaps revoked) and its tokens are refused from this call on.
+                Ok(()) => {
+                    let now = (self.inner.clock)();
+                    self.read_cache()
+                        .peek(kid, now)
+                        .ok_or_else(|| jws.unknown_kid())
+                }
+            },
             Lookup::UnknownKid { may_refetch: false } => Err(jws.unknown_kid()),
             Lookup::UnknownKid { may_refetch: true } | Lookup::Empty { may_fetch: true } => {
                 self.fetch(now).await?;

@@ -51,13 +51,14 @@
 //!         let lookup = cache.lock().unwrap().lookup(jws.kid(), Instant::now());
 //!         match lookup {
 //!             Lookup::Fresh(key) => return jws.verify(&key, options),
-//!             Lookup::Stale { key, refresh: do_refresh } => {
-//!                 if do_refresh {
-//!                     // Best effort: on failure the stale key is still good for a while.
-//!                     let _ = refresh(cache);
-//!                 }
-//!                 return jws.verify(&key, options);
-//!             }
+//!             Lookup::Stale { key, refresh: false } => return jws.verify(&key, options),
+//!             Lookup::Stale { key, refresh: true } => match refresh(cache) {
+//!                 // The stale key stands in only while the JWKS cannot be had.
+//!                 Err(_) => return jws.verify(&key, options),
+//!                 // A successful refresh decides: look up again in the new set, which may
+//!                 // no longer list the kid (a rotated-out or revoked key).
+//!                 Ok(()) => continue,
+//!             },
 //!             Lookup::UnknownKid { may_refetch: true } | Lookup::Empty { may_fetch: true } => {
 //!                 refresh(cache)?;
 //!             }
@@ -154,8 +155,10 @@ pub enum Lookup {
     /// The key is known and the key set is fresh: verify with it.
     Fresh(Jwk),
     /// The key is known but the key set is past its freshness (within the stale-if-error
-    /// bound). Verify with `key`; when `refresh` is true this caller was picked to refresh the
-    /// key set (and must record the outcome). If the refresh fails, `key` is still good.
+    /// bound). When `refresh` is false, verify with `key`. When `refresh` is true this caller
+    /// was picked to refresh the key set (and must record the outcome): if the refresh fails,
+    /// `key` is still good; if it succeeds, look up again and let the new set decide, since a
+    /// key it no longer lists was rotated out (perhaps revoked) and must not verify.
     Stale {
         /// The last good key with that `kid`.
         key: Jwk,

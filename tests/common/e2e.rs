@@ -5,13 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use decart::emulator::{Emulator, Fault, expected_image_result, expected_video_result};
-use decart::jwt::{CacheConfig, VerifyOptions};
+use decart::jwt::{CacheConfig, VerifyError, VerifyOptions};
 use decart::{
     CreateTokenOptions, Error, FileInput, FileTtl, ImageEditInput, TransportErrorKind,
     VideoEditInput, WaitOptions, models,
 };
 
-use super::common::fast_retries;
+use super::common::{FakeClock, fast_retries};
 use super::{Client, JwksVerifier, maybe_async};
 
 fn emulator() -> Emulator {
@@ -108,6 +108,40 @@ pub async fn rotated_key_is_picked_up() {
         .await
         .unwrap();
     assert_eq!(verified.kid(), new_kid);
+    assert_eq!(verifier.fetch_count(), 2);
+}
+
+/// The hardening issue's reproduction: a key rotated out and dropped from the emulator's JWKS
+/// stops verifying at the first refresh after it is gone.
+#[maybe_async]
+pub async fn a_dropped_key_is_refused_after_the_cache_expires() {
+    let emu = emulator();
+    let c = client(&emu);
+    let clock = FakeClock::new();
+    let now = clock.clone();
+    let verifier = JwksVerifier::builder()
+        .jwks_url(emu.jwks_url())
+        .options(
+            VerifyOptions::new()
+                .issuer(emu.issuer())
+                .audience(emu.audience()),
+        )
+        .cache_clock(move || now.now())
+        .build()
+        .unwrap();
+    let old = c.tokens().create(&CreateTokenOptions::new()).await.unwrap();
+    let jwt = old.token.unwrap();
+    let ok = verifier.verify(jwt.expose()).await;
+    assert!(ok.is_ok(), "{ok:?}");
+    emu.rotate_keys();
+    assert_eq!(emu.drop_old_keys(), 1);
+    // Past the emulator's 5-minute max-age, within the stale-if-error hour.
+    clock.advance(Duration::from_secs(6 * 60));
+    let err = verifier.verify(jwt.expose()).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Token(VerifyError::UnknownKid { .. })),
+        "{err:?}"
+    );
     assert_eq!(verifier.fetch_count(), 2);
 }
 
@@ -327,6 +361,7 @@ macro_rules! e2e_tests {
         $async_test!(e2e:
             minted_token_verifies_against_the_emulator_jwks,
             rotated_key_is_picked_up,
+            a_dropped_key_is_refused_after_the_cache_expires,
             image_edit_round_trip,
             video_job_with_status_callbacks,
             failed_job_reason_comes_through,

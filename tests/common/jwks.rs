@@ -1,8 +1,6 @@
 //! Client-token verification against a loopback JWKS, written once for both flavours.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -11,7 +9,7 @@ use decart::jwt::{Pool, VerifyError};
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 
-use super::common::KEY;
+use super::common::{FakeClock, KEY};
 use super::{Client, JwksVerifier, assert_mock, concurrent_verify, create, maybe_async, server};
 
 const ISS: &str = "https://platform.decart.ai";
@@ -61,29 +59,6 @@ pub fn jwks(keys: &[(&str, &SigningKey)]) -> String {
         })
         .collect();
     json!({ "keys": keys }).to_string()
-}
-
-/// A monotonic clock the test advances by hand.
-#[derive(Clone)]
-struct FakeClock {
-    base: Instant,
-    offset_ms: Arc<AtomicU64>,
-}
-
-impl FakeClock {
-    fn new() -> Self {
-        FakeClock {
-            base: Instant::now(),
-            offset_ms: Arc::new(AtomicU64::new(0)),
-        }
-    }
-    fn advance(&self, d: Duration) {
-        self.offset_ms
-            .fetch_add(d.as_millis() as u64, Ordering::SeqCst);
-    }
-    fn now(&self) -> Instant {
-        self.base + Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
-    }
 }
 
 fn verifier(url: &str, clock: &FakeClock) -> JwksVerifier {
@@ -211,6 +186,37 @@ pub async fn rotated_key_is_fetched_on_unknown_kid() {
     assert_mock(&second).await;
 }
 
+/// A key rotated out of the JWKS (perhaps revoked) is refused by the very call whose refresh
+/// finds it gone, not only by later ones.
+#[maybe_async]
+pub async fn a_key_dropped_from_the_jwks_is_refused_at_the_refresh() {
+    let mut server = server().await;
+    let (old, new) = (key(11), key(12));
+    let first = create(jwks_mock(&mut server, jwks(&[("old", &old)]), 1)).await;
+    let second = create(jwks_mock(&mut server, jwks(&[("new", &new)]), 1)).await;
+    let clock = FakeClock::new();
+    let v = verifier(&format!("{}/api/auth/jwks", server.url()), &clock);
+    let token = sign(&old, "old", &claims());
+    let warm = v.verify(&token).await;
+    assert!(warm.is_ok(), "{warm:?}");
+    // Past the default 10-minute freshness: the next verification refreshes, and the fresh
+    // set no longer lists "old".
+    clock.advance(Duration::from_secs(11 * 60));
+    let err = v.verify(&token).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Token(VerifyError::UnknownKid { .. })),
+        "{err:?}"
+    );
+    assert_eq!(v.fetch_count(), 2);
+    let again = v.verify(&token).await;
+    assert!(again.is_err());
+    let fresh = v.verify(&sign(&new, "new", &claims())).await;
+    assert!(fresh.is_ok(), "{fresh:?}");
+    assert_eq!(v.fetch_count(), 2);
+    assert_mock(&first).await;
+    assert_mock(&second).await;
+}
+
 #[maybe_async]
 pub async fn concurrent_cold_verifications_share_one_fetch() {
     let mut server = server().await;
@@ -319,6 +325,7 @@ macro_rules! jwks_tests {
             bad_tokens_are_rejected_with_codes,
             unknown_kids_refetch_once_per_cooldown,
             rotated_key_is_fetched_on_unknown_kid,
+            a_key_dropped_from_the_jwks_is_refused_at_the_refresh,
             concurrent_cold_verifications_share_one_fetch,
             known_kids_verify_while_the_endpoint_is_down,
             unreachable_jwks_fails_clearly,

@@ -6,8 +6,9 @@
 
 pub mod raw;
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use decart::RetryPolicy;
 
@@ -61,3 +62,26 @@ pub fn with_env<T>(vars: &[(&str, Option<&str>)], f: impl FnOnce() -> T) -> T {
 
 /// A success body of `POST /v1/client/tokens`.
 pub const TOKEN_OK: &str = r#"{"apiKey":"ek_test123456789","token":"eyJhbGciOiJFZERTQSJ9.e30.sig","expiresAt":"2024-12-15T12:10:00Z","permissions":null,"constraints":null}"#;
+
+/// A monotonic clock the test advances by hand.
+#[derive(Clone)]
+pub struct FakeClock {
+    base: Instant,
+    offset_ms: Arc<AtomicU64>,
+}
+
+impl FakeClock {
+    pub fn new() -> Self {
+        FakeClock {
+            base: Instant::now(),
+            offset_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+    pub fn advance(&self, d: Duration) {
+        self.offset_ms
+            .fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+    }
+    pub fn now(&self) -> Instant {
+        self.base + Duration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
