@@ -11,9 +11,10 @@ use crate::error::Error;
 
 /// The default base URL of the Decart API.
 pub const DEFAULT_BASE_URL: &str = "https://api.decart.ai";
-/// The environment variable [`Client::from_env`](crate::Client::from_env) reads the API key from.
+/// The environment variable the API key is read from when none is given in code.
 pub const ENV_API_KEY: &str = "DECART_API_KEY";
-/// The environment variable [`Client::from_env`](crate::Client::from_env) reads the base URL from.
+/// The environment variable the base URL is read from, together with [`ENV_API_KEY`] (only
+/// when no API key is given in code, and no base URL either).
 pub const ENV_BASE_URL: &str = "DECART_BASE_URL";
 /// Default time allowed to establish a connection (TCP and TLS).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -261,16 +262,16 @@ pub(crate) struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// Reads `DECART_API_KEY` and `DECART_BASE_URL` (an explicit value set later wins).
-    pub(crate) fn from_env() -> Self {
-        ConfigBuilder {
-            base_url: env_var(ENV_BASE_URL),
-            ..Self::default()
-        }
-    }
-
+    /// Checks the settings. The environment is read only when no API key was given, and then
+    /// for the key and the base URL together: `DECART_API_KEY`, and `DECART_BASE_URL` unless a
+    /// base URL was given. A key given in code is never sent to a base URL that came from the
+    /// environment, and a key from the environment goes where the environment says.
     pub(crate) fn build(self) -> Result<Config, Error> {
-        let base_url = base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        let from_env = self.api_key.is_none();
+        let base_url_raw = self
+            .base_url
+            .or_else(|| from_env.then(|| env_var(ENV_BASE_URL)).flatten());
+        let base_url = base_url(base_url_raw.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
         let api_key = api_key(self.api_key)?;
         for (name, value) in [
             ("connect_timeout", self.connect_timeout),

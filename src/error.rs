@@ -16,7 +16,12 @@ use std::time::Duration;
 pub const BODY_SNIPPET_LIMIT: usize = 512;
 
 /// Everything that can go wrong in the SDK.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Display` says what failed in one line and never repeats its cause: walk
+/// [`source`](std::error::Error::source) for the causes, or print [`Error::report`] for the
+/// whole chain in one line. `Debug` prints the message, the code and the causes, as
+/// `anyhow` does, so `fn main() -> Result<(), decart::Error>` shows a readable failure.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// No API key was given and `DECART_API_KEY` is not set (or is blank).
@@ -27,6 +32,7 @@ pub enum Error {
 
     /// The base URL is not an `http://` or `https://` URL with a host.
     #[error("invalid base URL {url:?}: {reason}")]
+    #[non_exhaustive]
     InvalidBaseUrl {
         /// The URL as given.
         url: String,
@@ -36,6 +42,7 @@ pub enum Error {
 
     /// An argument broke a documented rule; nothing was sent.
     #[error("invalid input: {field}: {message}")]
+    #[non_exhaustive]
     InvalidInput {
         /// The option or field that broke the rule (`expires_in`, `allowed_origins[2]`, …).
         field: String,
@@ -45,13 +52,15 @@ pub enum Error {
 
     /// No model of that name (and kind) is in the registry.
     #[error("Model {name} not found")]
+    #[non_exhaustive]
     ModelNotFound {
         /// The name asked for.
         name: String,
     },
 
     /// A local file could not be read (an input) or written (a result).
-    #[error("{operation} failed: {what} {path:?}: {source}")]
+    #[error("{operation} failed: {what}{}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    #[non_exhaustive]
     Io {
         /// What the SDK was doing.
         operation: Operation,
@@ -66,6 +75,7 @@ pub enum Error {
 
     /// A video job ended in the `failed` state.
     #[error("job {job_id} failed: {reason}")]
+    #[non_exhaustive]
     JobFailed {
         /// The job's id.
         job_id: String,
@@ -75,6 +85,7 @@ pub enum Error {
 
     /// Waiting for a job ran past its deadline; the job may still finish on the server.
     #[error("gave up waiting for job {job_id} after {waited:?} (last status: {last_status})")]
+    #[non_exhaustive]
     JobTimeout {
         /// The job's id, to check on it later.
         job_id: String,
@@ -86,6 +97,7 @@ pub enum Error {
 
     /// The wait was cancelled through a [`CancelHandle`](crate::CancelHandle).
     #[error("waiting for job {job_id} was cancelled")]
+    #[non_exhaustive]
     Cancelled {
         /// The job's id; the job itself goes on on the server.
         job_id: String,
@@ -102,7 +114,8 @@ pub enum Error {
     Token(#[from] crate::jwt::VerifyError),
 
     /// The request did not get an HTTP answer: connect, TLS, timeout, I/O.
-    #[error("{operation} failed: {source}")]
+    #[error("{operation} failed")]
+    #[non_exhaustive]
     Transport {
         /// What the SDK was doing.
         operation: Operation,
@@ -113,6 +126,7 @@ pub enum Error {
 
     /// The server answered 2xx, but the body is not what the API promises.
     #[error("{operation} failed: could not decode the response: {message}")]
+    #[non_exhaustive]
     Decode {
         /// What the SDK was doing.
         operation: Operation,
@@ -180,6 +194,12 @@ impl Error {
         }
     }
 
+    /// The message and every cause, in one line (`get file failed: could not connect:
+    /// Connection refused (os error 111)`), each said once. What the `decart` command prints.
+    pub fn report(&self) -> Report<'_> {
+        Report::new(self)
+    }
+
     pub(crate) fn invalid_input(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),
@@ -196,6 +216,74 @@ impl Error {
     }
 }
 
+impl fmt::Debug for Error {
+    /// The message with its code, then the causes, one a line (as `anyhow` prints them).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self} [{}]", self.code())?;
+        let causes: Vec<String> = Report::new(self).causes().collect();
+        if !causes.is_empty() {
+            f.write_str("\n\nCaused by:")?;
+            for (i, cause) in causes.iter().enumerate() {
+                write!(f, "\n    {i}: {cause}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error and its chain of causes, displayed once each in one line: `outer: cause: root`.
+///
+/// A cause whose text its parent's already contains (some HTTP stacks repeat their source in
+/// their own message) is skipped. Works for any error, not only [`Error`].
+///
+/// ```
+/// let io = std::io::Error::other("disk on fire");
+/// assert_eq!(decart::error::Report::new(&io).to_string(), "disk on fire");
+/// ```
+#[derive(Clone, Copy)]
+pub struct Report<'a>(&'a (dyn std::error::Error + 'static));
+
+impl<'a> Report<'a> {
+    /// The report of `error`.
+    pub fn new(error: &'a (dyn std::error::Error + 'static)) -> Self {
+        Report(error)
+    }
+
+    /// The texts of the causes that say something their parent did not.
+    fn causes(self) -> impl Iterator<Item = String> + 'a {
+        let mut parent = self.0.to_string();
+        let mut next = self.0.source();
+        std::iter::from_fn(move || {
+            loop {
+                let cause = next?;
+                next = cause.source();
+                let text = cause.to_string();
+                let repeated = text.is_empty() || parent.contains(&text);
+                parent = text.clone();
+                if !repeated {
+                    return Some(text);
+                }
+            }
+        })
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        for cause in self.causes() {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// 429 and every 5xx may succeed later.
 pub(crate) fn is_retryable_status(status: u16) -> bool {
     status == 429 || (500..=599).contains(&status)
@@ -203,6 +291,7 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 
 /// The server answered a call with an error status.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApiError {
     /// What the SDK was doing.
     pub operation: Operation,
@@ -371,6 +460,10 @@ pub enum TransportErrorKind {
     Tls,
     /// The connection broke while sending or receiving (reset, closed early, truncated).
     Io,
+    /// The answer was a redirect, or came from another URL than the one asked (a caller's
+    /// own HTTP client followed a redirect): refused, since the API and the JWKS never
+    /// redirect and the API key must not follow one.
+    Redirect,
     /// Anything else the HTTP backend reported (malformed response, protocol error, …).
     Other,
 }
@@ -382,13 +475,15 @@ impl fmt::Display for TransportErrorKind {
             TransportErrorKind::Connect => "could not connect",
             TransportErrorKind::Tls => "TLS error",
             TransportErrorKind::Io => "connection error",
+            TransportErrorKind::Redirect => "redirect refused",
             TransportErrorKind::Other => "HTTP error",
         })
     }
 }
 
 /// An HTTP request that got no usable answer. Opaque: ask [`kind`](TransportError::kind),
-/// and find the backend's error through [`source`](std::error::Error::source).
+/// and find the backend's error through [`source`](std::error::Error::source). `Display` gives
+/// the kind and the SDK's own context, never the backend's text (that is the source's).
 pub struct TransportError {
     kind: TransportErrorKind,
     unsent: bool,

@@ -163,7 +163,7 @@ fn non_http_urls_are_rejected() {
         ("", "not a valid URL"),
     ] {
         match FileInput::url(u) {
-            Err(Error::InvalidInput { field, message }) => {
+            Err(Error::InvalidInput { field, message, .. }) => {
                 assert_eq!(field, "url", "{u}");
                 assert!(message.contains(needle), "{u}: {message}");
             }
@@ -197,7 +197,8 @@ fn debug_never_dumps_bytes() {
     let f = FileInput::url("https://user:pw@example.com/a.mp4?X-Amz-Signature=secret").unwrap();
     let d = format!("{f:?}");
     assert!(!d.contains("secret") && !d.contains("pw@"), "{d}");
-    assert!(d.contains("https://user:***@example.com/a.mp4?…"), "{d}");
+    assert!(d.contains("https://example.com/a.mp4?…"), "{d}");
+    assert!(!d.contains("user"), "{d}");
 }
 
 #[test]

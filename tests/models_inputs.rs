@@ -15,7 +15,7 @@ fn bytes(b: &[u8]) -> FileInput {
 /// The field and message of an `InvalidInput` error.
 fn invalid(result: Result<(), Error>) -> (String, String) {
     match result {
-        Err(Error::InvalidInput { field, message }) => (field, message),
+        Err(Error::InvalidInput { field, message, .. }) => (field, message),
         other => panic!("expected InvalidInput, got {other:?}"),
     }
 }

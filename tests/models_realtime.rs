@@ -91,7 +91,7 @@ fn extra_keys_are_ignored() {
 
 fn rejected(token: &str) -> String {
     match decode_subscribe_token(token) {
-        Err(Error::InvalidInput { field, message }) => {
+        Err(Error::InvalidInput { field, message, .. }) => {
             assert_eq!(field, "subscribe_token", "{token}");
             assert!(
                 message.starts_with("invalid subscribe token: "),

@@ -287,7 +287,7 @@ fn unknown_model() {
     let err = models::video("foo").unwrap_err();
     assert_eq!(err.to_string(), "Model foo not found");
     assert_eq!(err.code(), "MODEL_NOT_FOUND");
-    assert!(matches!(&err, decart::Error::ModelNotFound { name } if name == "foo"));
+    assert!(matches!(&err, decart::Error::ModelNotFound { name, .. } if name == "foo"));
     assert!(!err.is_retryable());
     // Names are exact: no trimming, no case folding.
     assert!(models::video(" lucy-2.1").is_err());

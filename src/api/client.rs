@@ -14,9 +14,9 @@ use super::queue::Queue;
 use super::tokens::Tokens;
 use super::transport::{self, HttpClient, Transport};
 use crate::config::{Config, ConfigBuilder, MAX_JSON_BODY, RetryPolicy};
-use crate::error::{ApiError, Error, Operation};
-use crate::http::{self, Method, Payload, Request, SendError, Timeout};
-use crate::retry::{self, Failure, Replay};
+use crate::error::{ApiError, Error};
+use crate::http::{self, Call, Request, SendError};
+use crate::retry::{self, Failure};
 
 /// How much of an error answer's body is read (the rest is dropped).
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -59,22 +59,23 @@ impl Client {
     }
 
     /// A client configured from the environment: the key from `DECART_API_KEY` (trimmed) and,
-    /// if set, the base URL from `DECART_BASE_URL`.
+    /// if set, the base URL from `DECART_BASE_URL`. The same as `Client::builder().build()`.
     ///
     /// # Errors
     ///
     /// [`Error::MissingApiKey`] if `DECART_API_KEY` is unset or blank,
     /// [`Error::InvalidBaseUrl`] if `DECART_BASE_URL` is not an http(s) URL with a host.
     pub fn from_env() -> Result<Self, Error> {
-        ClientBuilder {
-            config: ConfigBuilder::from_env(),
-            ..ClientBuilder::default()
-        }
-        .build()
+        Self::builder().build()
     }
 
-    /// A builder for every setting. Without [`ClientBuilder::api_key`], the key is read from
-    /// `DECART_API_KEY`.
+    /// A builder for every setting.
+    ///
+    /// The environment is read only when no key is given with [`ClientBuilder::api_key`],
+    /// and then for the key and the base URL together: the key from `DECART_API_KEY`, the base
+    /// URL from `DECART_BASE_URL` (unless [`ClientBuilder::base_url`] is given). A key given in
+    /// code never goes to a base URL from the environment, and a key from the environment
+    /// never goes to the default API when the environment names another base URL.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
@@ -137,51 +138,28 @@ impl Client {
 
     /// Sends a call with retries and returns the head of its 2xx answer (body unread).
     ///
-    /// `media` calls (uploads, downloads) get an idle timeout instead of a total one. A
-    /// `deadline` (a job wait's) shortens each attempt's total timeout and ends the retries.
+    /// Each attempt gets the call's [`Timeouts`](crate::http::Timeouts); a job wait's
+    /// deadline shortens each attempt and ends the retries.
     #[maybe_async]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn execute(
-        &self,
-        operation: Operation,
-        method: Method,
-        path: &str,
-        mut payload: Payload,
-        replay: Replay,
-        media: bool,
-        deadline: Option<Instant>,
-    ) -> Result<transport::Response, Error> {
-        let url = http::join(&self.inner.config.base_url, path);
-        let limit = self.inner.config.request_timeout;
-        // A binary answer (an image, a video) is read as a stream; so is a streamed upload.
-        let accept = if media { "*/*" } else { "application/json" };
-        let streamed = media || payload.is_media();
-        let timeout = move || {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            match (streamed, left) {
-                (true, _) => Timeout::Idle(limit),
-                // At least a millisecond: a zero timeout means "none" to some backends.
-                (false, Some(left)) => {
-                    Timeout::Total(limit.min(left).max(Duration::from_millis(1)))
-                }
-                (false, None) => Timeout::Total(limit),
-            }
-        };
-        let policy = self.inner.config.retry;
+    pub(crate) async fn execute(&self, mut call: Call) -> Result<transport::Response, Error> {
+        let operation = call.operation;
+        let config = &self.inner.config;
+        let url = http::join(&config.base_url, &call.path);
+        let policy = config.retry;
         let mut attempt = 1;
         // A fresh payload always has a first body; `None` can only mean a one-shot reader
         // that was consumed, which the retry below checks before sleeping.
-        let mut body = payload.body().ok_or_else(|| {
+        let mut body = call.payload.body().ok_or_else(|| {
             Error::invalid_input("input", "a one-shot reader can be sent only once")
         })?;
         loop {
             let request = Request {
                 operation,
-                method,
+                method: call.method,
                 url: url.clone(),
                 body,
-                timeout: timeout(),
-                accept,
+                timeouts: call.timeouts(config.connect_timeout, config.request_timeout),
+                accept: call.accept(),
             };
             let (error, retryable, retry_after) = match self.inner.transport.send(request).await {
                 Ok(response) if (200..300).contains(&response.status) => return Ok(response),
@@ -193,62 +171,40 @@ impl Client {
                         .await
                         .unwrap_or_default();
                     let error = ApiError::from_response(operation, status, &body, retry_after);
-                    let retryable = retry::should_retry(replay, &Failure::Status(status));
+                    let retryable = retry::should_retry(call.replay, &Failure::Status(status));
                     (Error::Api(error), retryable, retry_after)
                 }
                 Err(SendError::Input(error)) => return Err(error),
                 Err(SendError::Transport(source)) => {
-                    let retryable = retry::should_retry(replay, &Failure::Transport(&source));
+                    let retryable = retry::should_retry(call.replay, &Failure::Transport(&source));
                     (Error::Transport { operation, source }, retryable, None)
                 }
             };
-            let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+            let out_of_time = call.deadline.is_some_and(|d| Instant::now() >= d);
             if !retryable || attempt >= policy.attempts() || out_of_time {
                 return Err(error);
             }
             // Never re-send a body that cannot be replayed: report the failure as it is.
-            body = match payload.body() {
+            body = match call.payload.body() {
                 Some(next) => next,
                 None => return Err(error),
             };
             let delay = retry::delay(&policy, attempt, retry_after, retry::random_unit());
             log::debug!(
-                "{operation}: attempt {attempt} of {} failed ({error}); retrying in {delay:?}",
-                policy.attempts()
+                "{operation}: attempt {attempt} of {} failed ({}); retrying in {delay:?}",
+                policy.attempts(),
+                error.report()
             );
             transport::sleep(delay).await;
             attempt += 1;
         }
     }
 
-    /// Sends a JSON call with retries and returns the body of its 2xx answer.
+    /// Sends a call with a JSON answer, with retries, and returns the body of its 2xx answer.
     #[maybe_async]
-    pub(crate) async fn call_json(
-        &self,
-        operation: Operation,
-        method: Method,
-        path: &str,
-        payload: Payload,
-        replay: Replay,
-    ) -> Result<Vec<u8>, Error> {
-        self.call_json_by(operation, method, path, payload, replay, None)
-            .await
-    }
-
-    /// [`call_json`](Self::call_json), over by `deadline` at the latest.
-    #[maybe_async]
-    pub(crate) async fn call_json_by(
-        &self,
-        operation: Operation,
-        method: Method,
-        path: &str,
-        payload: Payload,
-        replay: Replay,
-        deadline: Option<Instant>,
-    ) -> Result<Vec<u8>, Error> {
-        let response = self
-            .execute(operation, method, path, payload, replay, false, deadline)
-            .await?;
+    pub(crate) async fn call_json(&self, call: Call) -> Result<Vec<u8>, Error> {
+        let operation = call.operation;
+        let response = self.execute(call).await?;
         let body = response
             .read_limited(MAX_JSON_BODY)
             .await
@@ -290,15 +246,17 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The API key sent as `X-API-KEY` (a permanent key, or an `ek_…` client key). It wins over
-    /// `DECART_API_KEY`; a blank key is an error, not a fall-back to the environment.
+    /// The API key sent as `X-API-KEY` (a permanent key, or an `ek_…` client key). With a key
+    /// given here the environment is not read at all (neither `DECART_API_KEY` nor
+    /// `DECART_BASE_URL`); a blank key is an error, not a fall-back to the environment.
     pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
         self.config.api_key = Some(api_key.into());
         self
     }
 
-    /// The base URL (default `https://api.decart.ai`); an `http://` or `https://` URL with a
-    /// host. A trailing slash is fine.
+    /// The base URL (default `https://api.decart.ai`, or `DECART_BASE_URL` when the key also
+    /// comes from the environment); an `http://` or `https://` URL with a host. A trailing
+    /// slash is fine.
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.config.base_url = Some(base_url.into());
         self
@@ -336,12 +294,23 @@ impl ClientBuilder {
 
     /// Sends through your own HTTP client (a `ureq::Agent` in `decart::blocking`, a
     /// `reqwest::Client` in `decart::nonblocking`), for proxies, custom TLS roots or connection
-    /// pools shared with the rest of your program. The SDK still sets its headers and
-    /// per-request timeouts; the connect timeout and redirect policy of a `reqwest::Client`
-    /// are its own. With the `rustls` feature this crate builds reqwest without a default
-    /// crypto provider (to keep aws-lc and its C toolchain out of the graph): a
-    /// `reqwest::Client` you build yourself then needs one, from reqwest's own `rustls`
-    /// feature in your crate or `rustls::crypto::ring::default_provider().install_default()`.
+    /// pools shared with the rest of your program.
+    ///
+    /// The SDK's guarantees hold whatever client you pass:
+    ///
+    /// - **Redirects.** The API key must never follow a redirect to another origin. A
+    ///   `ureq::Agent` is told per request to follow none. A `reqwest::Client` cannot be told
+    ///   so per request, so it must be built with
+    ///   `.redirect(reqwest::redirect::Policy::none())`: [`build`](Self::build) refuses one
+    ///   that follows redirects. Either way an answer that comes from another URL than the
+    ///   one asked is refused (a `Redirect` transport error).
+    /// - **Timeouts.** The SDK's own (connect, per call, per stall) still apply; limits your
+    ///   client sets apply too, so the shorter wins. A `reqwest::Client`'s connect timeout is
+    ///   its own.
+    /// - **TLS.** With the `rustls` feature this crate builds reqwest without a default crypto
+    ///   provider (to keep aws-lc and its C toolchain out of the graph): a `reqwest::Client`
+    ///   you build yourself then needs one, from reqwest's own `rustls` feature in your crate
+    ///   or `rustls::crypto::ring::default_provider().install_default()`.
     pub fn http_client(mut self, client: HttpClient) -> Self {
         self.http_client = Some(client);
         self
@@ -371,8 +340,9 @@ impl ClientBuilder {
     ///
     /// [`Error::MissingApiKey`] when no key was given and `DECART_API_KEY` is unset or blank;
     /// [`Error::InvalidBaseUrl`] for a base URL that is not http(s) with a host;
-    /// [`Error::InvalidInput`] for a zero timeout or a key or integration string that cannot be
-    /// sent as a header; a `CLIENT_SETUP_ERROR` if the TLS stack cannot be set up.
+    /// [`Error::InvalidInput`] for a zero timeout, a key or integration string that cannot be
+    /// sent as a header, or a caller's `reqwest::Client` that follows redirects; a
+    /// `CLIENT_SETUP_ERROR` if the TLS stack cannot be set up.
     pub fn build(self) -> Result<Client, Error> {
         let config = self.config.build()?;
         let transport = Transport::new(&config, self.http_client)?;

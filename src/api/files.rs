@@ -3,7 +3,7 @@
 use super::client::Client;
 use super::maybe_async;
 use crate::error::{Error, Operation};
-use crate::http::{self, Method, Multipart, Payload};
+use crate::http::{self, Call, Method, Multipart, Payload};
 use crate::models::{CustomInput, FileInput, FileRef, FileTtl};
 use crate::retry::Replay;
 
@@ -42,13 +42,13 @@ impl<'a> Files<'a> {
         }
         let body = self
             .client
-            .call_json(
+            .call_json(Call::new(
                 operation,
                 Method::Post,
                 "/v1/files",
                 Payload::Multipart(Multipart::new(input.into_fields())),
                 Replay::Idempotent,
-            )
+            ))
             .await?;
         FileRef::from_json(operation, &body)
     }
@@ -62,16 +62,7 @@ impl<'a> Files<'a> {
     pub async fn get(&self, file_id: &str) -> Result<FileRef, Error> {
         let operation = Operation::FilesGet;
         let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));
-        let body = self
-            .client
-            .call_json(
-                operation,
-                Method::Get,
-                &path,
-                Payload::Empty,
-                Replay::Idempotent,
-            )
-            .await?;
+        let body = self.client.call_json(Call::get(operation, path)).await?;
         FileRef::from_json(operation, &body)
     }
 
@@ -84,13 +75,13 @@ impl<'a> Files<'a> {
     pub async fn delete(&self, file_id: &str) -> Result<(), Error> {
         let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));
         self.client
-            .call_json(
+            .call_json(Call::new(
                 Operation::FilesDelete,
                 Method::Delete,
-                &path,
+                path,
                 Payload::Empty,
                 Replay::Idempotent,
-            )
+            ))
             .await?;
         Ok(())
     }

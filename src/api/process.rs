@@ -6,7 +6,7 @@ use super::client::Client;
 use super::maybe_async;
 use super::transport::{self, Sink};
 use crate::error::{Error, Operation};
-use crate::http::{Method, Multipart, Payload};
+use crate::http::{Call, Method, Multipart, Payload};
 use crate::models::{Input, Model, ModelKind};
 use crate::retry::Replay;
 
@@ -39,16 +39,16 @@ impl<'a> Process<'a> {
             ));
         }
         let fields = input.into_fields_for(model)?;
-        let path = model.url_path().to_owned();
         self.client
             .execute(
-                operation,
-                Method::Post,
-                &path,
-                Payload::Multipart(Multipart::new(fields)),
-                Replay::SubmitOnce,
-                true,
-                None,
+                Call::new(
+                    operation,
+                    Method::Post,
+                    model.url_path(),
+                    Payload::Multipart(Multipart::new(fields)),
+                    Replay::SubmitOnce,
+                )
+                .media_answer(),
             )
             .await
     }

@@ -7,7 +7,7 @@ use super::client::Client;
 use super::maybe_async;
 use super::transport::{self, Sink};
 use crate::error::{Error, Operation};
-use crate::http::{self, Method, Multipart, Payload};
+use crate::http::{self, Call, Method, Multipart, Payload};
 use crate::models::{CompletedJob, Input, JobState, JobStatus, Model, ModelKind, WaitOptions};
 use crate::retry::Replay;
 
@@ -50,18 +50,15 @@ impl<'a> Queue<'a> {
             ));
         }
         let fields = input.into().into_fields_for(model)?;
-        let path = model.url_path().to_owned();
         let response = self
             .client
-            .execute(
+            .execute(Call::new(
                 operation,
                 Method::Post,
-                &path,
+                model.url_path(),
                 Payload::Multipart(Multipart::new(fields)),
                 Replay::SubmitOnce,
-                false,
-                None,
-            )
+            ))
             .await?;
         let body = response
             .read_limited(crate::config::MAX_JSON_BODY)
@@ -88,14 +85,7 @@ impl<'a> Queue<'a> {
         let path = format!("/v1/jobs/{}", http::segment(non_empty(job_id)?));
         let body = self
             .client
-            .call_json_by(
-                operation,
-                Method::Get,
-                &path,
-                Payload::Empty,
-                Replay::Idempotent,
-                deadline,
-            )
+            .call_json(Call::get(operation, path).deadline(deadline))
             .await?;
         JobStatus::from_json(operation, &body)
     }
@@ -104,15 +94,7 @@ impl<'a> Queue<'a> {
     async fn content(&self, job_id: &str) -> Result<transport::Response, Error> {
         let path = format!("/v1/jobs/{}/content", http::segment(non_empty(job_id)?));
         self.client
-            .execute(
-                Operation::QueueResult,
-                Method::Get,
-                &path,
-                Payload::Empty,
-                Replay::Idempotent,
-                true,
-                None,
-            )
+            .execute(Call::get(Operation::QueueResult, path).media_answer())
             .await
     }
 

@@ -3,7 +3,7 @@
 use super::client::Client;
 use super::maybe_async;
 use crate::error::{Error, Operation};
-use crate::http::{Method, Payload};
+use crate::http::{Call, Method, Payload};
 use crate::models::tokens::{ClientToken, CreateTokenOptions};
 use crate::retry::Replay;
 
@@ -37,13 +37,13 @@ impl<'a> Tokens<'a> {
         options.validate()?;
         let body = self
             .client
-            .call_json(
+            .call_json(Call::new(
                 Operation::TokenCreate,
                 Method::Post,
                 "/v1/client/tokens",
                 Payload::Json(options.to_body()),
                 Replay::Idempotent,
-            )
+            ))
             .await?;
         ClientToken::from_json(&body)
     }

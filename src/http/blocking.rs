@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use ureq::http;
 
-use super::{Body, Request, Segment, SendError, Timeout, input_io, input_status};
-use crate::config::{Config, DEFAULT_REQUEST_TIMEOUT};
+use super::{
+    Body, Checked, LenCheck, Request, Segment, SendError, Timeouts, input_io, input_status,
+    output_io,
+};
+use crate::config::Config;
 use crate::error::{Error, Operation, TransportError, TransportErrorKind};
 
 /// The HTTP client a caller may bring: a `ureq::Agent`.
@@ -20,19 +23,17 @@ pub(crate) struct Transport {
     agent: ureq::Agent,
     api_key: http::HeaderValue,
     user_agent: http::HeaderValue,
-    connect_timeout: Duration,
 }
 
 impl Transport {
+    /// A caller's agent is fine as it is: every request overrides its redirect policy.
     pub(crate) fn new(config: &Config, custom: Option<ureq::Agent>) -> Result<Self, crate::Error> {
         let agent = custom.unwrap_or_else(|| default_agent(config.connect_timeout));
-        let mut api_key = header_value("api_key", config.api_key.expose())?;
-        api_key.set_sensitive(true);
+        let (api_key, user_agent) = super::auth_headers(config)?;
         Ok(Transport {
             agent,
             api_key,
-            user_agent: header_value("integration", &config.user_agent)?,
-            connect_timeout: config.connect_timeout,
+            user_agent,
         })
     }
 
@@ -49,7 +50,7 @@ impl Transport {
             method,
             url,
             body,
-            timeout,
+            timeouts,
             accept,
         } = req;
         let builder = http::Request::builder()
@@ -58,90 +59,123 @@ impl Transport {
             .header("x-api-key", self.api_key.clone())
             .header(http::header::USER_AGENT, self.user_agent.clone())
             .header(http::header::ACCEPT, accept);
-        match body {
-            Body::Empty => self.run(builder.body(()), timeout),
-            Body::Json(bytes) => self.run(
+        let response = match body {
+            Body::Empty => run(&self.agent, builder.body(()), timeouts, 0),
+            Body::Json(bytes) => run(
+                &self.agent,
                 builder
                     .header(http::header::CONTENT_TYPE, "application/json")
                     .body(bytes),
-                timeout,
+                timeouts,
+                0,
             ),
             Body::Multipart(content_type, segments) => {
-                let reader = self.open(operation, segments)?;
-                self.run(
-                    builder
-                        .header(http::header::CONTENT_TYPE, content_type)
-                        .body(ureq::SendBody::from_owned_reader(reader)),
-                    timeout,
+                let (reader, len) = self.open(operation, segments, timeouts)?;
+                let builder = builder.header(http::header::CONTENT_TYPE, content_type);
+                // ureq sends a reader chunked unless the length is given as a header.
+                let builder = match len {
+                    Some(len) => builder.header(http::header::CONTENT_LENGTH, len),
+                    None => builder,
+                };
+                run(
+                    &self.agent,
+                    builder.body(ureq::SendBody::from_owned_reader(reader)),
+                    timeouts,
+                    0,
                 )
             }
         }
-        .map_err(SendError::Transport)
-    }
-
-    fn run(
-        &self,
-        request: Result<http::Request<impl ureq::AsSendBody>, http::Error>,
-        timeout: Timeout,
-    ) -> Result<Response, TransportError> {
-        run(&self.agent, request, self.connect_timeout, timeout, 0)
+        .map_err(SendError::Transport)?;
+        match super::redirected(&url, &response.uri) {
+            Some(refused) => Err(SendError::Transport(refused)),
+            None => Ok(response),
+        }
     }
 
     /// Opens every source of a multipart body (so a missing file or a dead URL fails before
-    /// anything is sent) and chains them into one reader.
-    fn open(&self, operation: Operation, segments: Vec<Segment>) -> Result<Chain, SendError> {
+    /// anything is sent) and chains them into one reader; with the whole length when every
+    /// source's is known.
+    fn open(
+        &self,
+        operation: Operation,
+        segments: Vec<Segment>,
+        timeouts: Timeouts,
+    ) -> Result<(Chain, Option<u64>), SendError> {
         let mut readers: VecDeque<Box<dyn Read + Send>> = VecDeque::with_capacity(segments.len());
+        let mut lens = Vec::with_capacity(segments.len());
         for segment in segments {
-            readers.push_back(match segment {
-                Segment::Bytes(b) => Box::new(io::Cursor::new(b)),
-                Segment::Path(path) => match std::fs::File::open(&path) {
-                    Ok(file) => Box::new(file),
-                    Err(e) => return Err(SendError::Input(input_io(operation, Some(&path), e))),
-                },
-                Segment::Reader(r) => r,
-                Segment::Url(url) => Box::new(self.fetch(&url)?),
-            });
+            let (reader, len): (Box<dyn Read + Send>, _) = match segment {
+                Segment::Bytes(b) => {
+                    let len = b.len() as u64;
+                    (Box::new(io::Cursor::new(b)), Some(len))
+                }
+                Segment::Path(path) => {
+                    let file = std::fs::File::open(&path)
+                        .map_err(|e| SendError::Input(input_io(operation, Some(&path), e)))?;
+                    // A regular file's length; none for a pipe or a device.
+                    let len = file
+                        .metadata()
+                        .ok()
+                        .filter(|m| m.is_file())
+                        .map(|m| m.len());
+                    (checked(file, len), len)
+                }
+                Segment::Reader(r, len) => (checked(r, len), len),
+                Segment::Url(url) => {
+                    let response = self.fetch(&url, timeouts)?;
+                    let len = response.content_length();
+                    let reader = response.body.into_with_config().limit(u64::MAX).reader();
+                    (checked(reader, len), len)
+                }
+            };
+            readers.push_back(reader);
+            lens.push(len);
         }
-        Ok(Chain { readers })
+        Ok((Chain { readers }, super::total_len(lens)))
     }
 
-    /// Starts fetching an input URL (no API key: it goes to somebody else's server).
-    fn fetch(&self, url: &url::Url) -> Result<ureq::BodyReader<'static>, SendError> {
+    /// Starts fetching an input URL (no API key: it goes to somebody else's server, so
+    /// redirects, from CDNs or short links, are safe to follow).
+    fn fetch(&self, url: &url::Url, timeouts: Timeouts) -> Result<Response, SendError> {
         let request = http::Request::builder()
             .method("GET")
             .uri(url.as_str())
             .header(http::header::USER_AGENT, self.user_agent.clone())
             .body(());
-        // No key goes with it, so redirects (CDNs, short links) are safe to follow.
-        let response = run(
-            &self.agent,
-            request,
-            self.connect_timeout,
-            Timeout::Idle(DEFAULT_REQUEST_TIMEOUT),
-            super::MAX_INPUT_REDIRECTS,
-        )
-        .map_err(|source| {
-            SendError::Input(crate::Error::Transport {
-                operation: Operation::InputFetch,
-                source,
-            })
-        })?;
+        let fetch = Timeouts::idle(timeouts.connect, timeouts.idle);
+        let response =
+            run(&self.agent, request, fetch, super::MAX_INPUT_REDIRECTS).map_err(|source| {
+                SendError::Input(crate::Error::Transport {
+                    operation: Operation::InputFetch,
+                    source,
+                })
+            })?;
         if !(200..300).contains(&response.status) {
             let status = response.status;
             let body = response.read_limited(4096).unwrap_or_default();
-            return Err(SendError::Input(input_status(url, status, &body)));
+            return Err(SendError::Input(input_status(status, &body)));
         }
-        Ok(response.body.into_with_config().limit(u64::MAX).reader())
+        Ok(response)
+    }
+}
+
+/// Checks a streamed source against its announced length.
+fn checked(reader: impl Read + Send + 'static, len: Option<u64>) -> Box<dyn Read + Send> {
+    match len {
+        Some(_) => Box::new(Checked {
+            inner: reader,
+            check: LenCheck::new(len),
+        }),
+        None => Box::new(reader),
     }
 }
 
 /// Sends one request with per-request settings, so that a caller's own agent behaves the same:
-/// error statuses as answers, the given timeouts, at most `redirects` redirects followed.
+/// error statuses as answers, the SDK's timeouts, at most `redirects` redirects followed.
 fn run(
     agent: &ureq::Agent,
     request: Result<http::Request<impl ureq::AsSendBody>, http::Error>,
-    connect_timeout: Duration,
-    timeout: Timeout,
+    timeouts: Timeouts,
     redirects: u32,
 ) -> Result<Response, TransportError> {
     let request = request.map_err(|e| {
@@ -154,21 +188,29 @@ fn run(
     let config = agent
         .configure_request(request)
         .http_status_as_error(false)
-        .timeout_connect(Some(connect_timeout))
+        .timeout_connect(Some(timeouts.connect))
         .max_redirects(redirects)
         .max_redirects_will_error(false);
-    let request = match timeout {
-        Timeout::Total(d) => config.timeout_global(Some(d)),
-        Timeout::Idle(d) => config
+    let request = match timeouts.total {
+        Some(total) => config.timeout_global(Some(total)),
+        None => config
             .timeout_global(None)
-            .timeout_per_read(Some(d))
-            .timeout_per_write(Some(d)),
+            .timeout_per_read(Some(timeouts.idle))
+            .timeout_per_write(Some(timeouts.idle)),
     }
     .build();
     let response = agent.run(request).map_err(map_error)?;
+    let uri = ureq::ResponseExt::get_uri(&response).to_string();
     let (parts, body) = response.into_parts();
     Ok(Response {
         status: parts.status.as_u16(),
+        uri: url::Url::parse(&uri).map_err(|e| {
+            TransportError::new(
+                TransportErrorKind::Other,
+                "the answer has no valid URL",
+                Some(Box::new(e)),
+            )
+        })?,
         headers: parts.headers,
         body,
     })
@@ -207,15 +249,11 @@ fn default_agent(connect_timeout: Duration) -> ureq::Agent {
     config.build().new_agent()
 }
 
-fn header_value(field: &str, value: &str) -> Result<http::HeaderValue, crate::Error> {
-    http::HeaderValue::from_str(value).map_err(|_| {
-        crate::Error::invalid_input(field, "must be printable ASCII to be sent as a header")
-    })
-}
-
 /// An answer whose head has arrived.
 pub(crate) struct Response {
     pub(crate) status: u16,
+    /// The URL the answer came from.
+    uri: url::Url,
     headers: http::HeaderMap,
     body: ureq::Body,
 }
@@ -224,6 +262,11 @@ impl Response {
     /// A header's value, if present and valid text.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)?.to_str().ok()
+    }
+
+    /// The body's announced length.
+    fn content_length(&self) -> Option<u64> {
+        self.header("content-length")?.trim().parse().ok()
     }
 
     /// Reads at most `limit + 1` bytes of the body, so the caller can tell an oversize body.
@@ -295,20 +338,12 @@ impl Response {
     }
 }
 
-fn output_io(operation: Operation, path: Option<&Path>, source: io::Error) -> Error {
-    Error::Io {
-        operation,
-        what: "cannot write result",
-        path: path.map(Into::into),
-        source,
-    }
-}
-
 /// Sleeps the current thread.
 pub(crate) fn sleep(duration: Duration) {
     std::thread::sleep(duration);
 }
 
+/// The kind of a ureq failure; its text stays in the source (see `TransportError`).
 fn map_error(e: ureq::Error) -> TransportError {
     use TransportErrorKind as K;
     let (kind, unsent) = match &e {
@@ -317,7 +352,18 @@ fn map_error(e: ureq::Error) -> TransportError {
             matches!(t, ureq::Timeout::Connect | ureq::Timeout::Resolve),
         ),
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => (K::Connect, true),
-        ureq::Error::Io(io) => return map_io_kind(io.kind(), e),
+        // ureq resolves through std, whose failed look-up is a plain I/O error with this text
+        // (and a kind stable Rust cannot name): the host could not be resolved, nothing sent.
+        ureq::Error::Io(io) if io.to_string().starts_with("failed to lookup address") => {
+            (K::Connect, true)
+        }
+        ureq::Error::Io(io) => match io.kind() {
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable => {
+                (K::Connect, true)
+            }
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => (K::Timeout, false),
+            _ => (K::Io, false),
+        },
         ureq::Error::Tls(_) => (K::Tls, false),
         #[cfg(feature = "rustls")]
         ureq::Error::Rustls(_) | ureq::Error::Pem(_) => (K::Tls, false),
@@ -326,18 +372,8 @@ fn map_error(e: ureq::Error) -> TransportError {
         ureq::Error::BadUri(_) | ureq::Error::Http(_) => (K::Other, true),
         _ => (K::Other, false),
     };
-    let err = TransportError::new(kind, e.to_string(), Some(Box::new(e)));
+    let err = TransportError::new(kind, String::new(), Some(Box::new(e)));
     if unsent { err.before_connect() } else { err }
-}
-
-fn map_io_kind(kind: io::ErrorKind, e: ureq::Error) -> TransportError {
-    use TransportErrorKind as K;
-    let k = match kind {
-        io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrNotAvailable => K::Connect,
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => K::Timeout,
-        _ => K::Io,
-    };
-    TransportError::new(k, e.to_string(), Some(Box::new(e)))
 }
 
 fn map_io(e: io::Error) -> TransportError {
@@ -391,10 +427,12 @@ impl PublicClient {
         let response = run(
             &self.agent,
             request,
-            crate::config::DEFAULT_CONNECT_TIMEOUT,
-            Timeout::Total(timeout),
+            Timeouts::total(crate::config::DEFAULT_CONNECT_TIMEOUT, timeout),
             0,
         )?;
+        if let Some(refused) = super::redirected(url, &response.uri) {
+            return Err(refused);
+        }
         let status = response.status;
         let cache_control = response.header("cache-control").map(str::to_owned);
         Ok((status, cache_control, response.read_limited(limit)?))
@@ -410,5 +448,23 @@ pub(crate) struct FetchLock(std::sync::Mutex<()>);
 impl FetchLock {
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unresolvable_host_is_a_connect_failure_before_sending() {
+        // What std's resolver returns (ureq passes it on as `Error::Io`).
+        let dns =
+            io::Error::other("failed to lookup address information: Name or service not known");
+        let err = map_error(ureq::Error::Io(dns));
+        assert_eq!(err.kind(), TransportErrorKind::Connect);
+        assert!(err.is_request_unsent());
+        let reset = map_error(ureq::Error::Io(io::ErrorKind::ConnectionReset.into()));
+        assert_eq!(reset.kind(), TransportErrorKind::Io);
+        assert!(!reset.is_request_unsent());
     }
 }

@@ -17,7 +17,7 @@ pub(crate) enum Segment {
     /// A file, opened when sent.
     Path(PathBuf),
     /// A one-shot reader, with its length when known.
-    Reader(Box<dyn Read + Send>),
+    Reader(Box<dyn Read + Send>, Option<u64>),
     /// An http(s) URL fetched when sent.
     Url(url::Url),
 }
@@ -25,8 +25,8 @@ pub(crate) enum Segment {
 enum Source {
     Bytes(Arc<[u8]>),
     Path(PathBuf),
-    /// `None` once handed out: a reader is sent once.
-    Reader(Option<Box<dyn Read + Send>>),
+    /// `None` once handed out: a reader is sent once. With its declared length.
+    Reader(Option<Box<dyn Read + Send>>, Option<u64>),
     Url(url::Url),
 }
 
@@ -70,7 +70,7 @@ impl Multipart {
                         match file.into_source() {
                             FileSource::Bytes(b) => Source::Bytes(b),
                             FileSource::Path(p) => Source::Path(p),
-                            FileSource::Reader { reader, .. } => Source::Reader(Some(reader)),
+                            FileSource::Reader { reader, len } => Source::Reader(Some(reader), len),
                             FileSource::Url(u) => Source::Url(u),
                             #[allow(unreachable_patterns)]
                             _ => Source::Bytes(Arc::from(&b""[..])),
@@ -98,7 +98,7 @@ impl Multipart {
         if self
             .parts
             .iter()
-            .any(|(_, s)| matches!(s, Source::Reader(None)))
+            .any(|(_, s)| matches!(s, Source::Reader(None, _)))
         {
             return None;
         }
@@ -110,7 +110,7 @@ impl Multipart {
                 Source::Bytes(b) if b.is_empty() => {}
                 Source::Bytes(b) => out.push(Segment::Bytes(b.clone())),
                 Source::Path(p) => out.push(Segment::Path(p.clone())),
-                Source::Reader(r) => out.push(Segment::Reader(r.take()?)),
+                Source::Reader(r, len) => out.push(Segment::Reader(r.take()?, *len)),
                 Source::Url(u) => out.push(Segment::Url(u.clone())),
             }
             out.push(Segment::Bytes(crlf.clone()));
@@ -143,7 +143,7 @@ fn to_bytes(segments: Vec<Segment>) -> Vec<u8> {
         match s {
             Segment::Bytes(b) => out.extend_from_slice(&b),
             Segment::Path(p) => out.extend(std::fs::read(p).unwrap()),
-            Segment::Reader(mut r) => {
+            Segment::Reader(mut r, _) => {
                 r.read_to_end(&mut out).unwrap();
             }
             Segment::Url(_) => panic!("no URL in unit tests"),

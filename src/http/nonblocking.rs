@@ -1,14 +1,21 @@
 //! The async transport: `reqwest` 0.13 on tokio, and `tokio::time::sleep` between retries.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::{Body, Method, Request, Segment, SendError, Timeout, input_io, input_status};
-use crate::config::{Config, DEFAULT_REQUEST_TIMEOUT};
+use super::{
+    Body, LenCheck, Method, Request, Segment, SendError, Timeouts, input_io, input_status,
+    output_io, stalled,
+};
+use crate::config::Config;
 use crate::error::{Error, Operation, TransportError, TransportErrorKind};
 
 /// The HTTP client a caller may bring: a `reqwest::Client`.
@@ -28,15 +35,14 @@ impl Transport {
         custom: Option<reqwest::Client>,
     ) -> Result<Self, crate::Error> {
         let client = match custom {
-            Some(client) => client,
+            Some(client) => follows_no_redirects(client)?,
             None => default_client(config.connect_timeout)?,
         };
-        let mut api_key = header_value("api_key", config.api_key.expose())?;
-        api_key.set_sensitive(true);
+        let (api_key, user_agent) = super::auth_headers(config)?;
         Ok(Transport {
             client,
             api_key,
-            user_agent: header_value("integration", &config.user_agent)?,
+            user_agent,
         })
     }
 
@@ -53,17 +59,18 @@ impl Transport {
             method,
             url,
             body,
-            timeout,
+            timeouts,
             accept,
         } = req;
+        let progress = Progress::new();
         let mut builder = self
             .client
             .request(reqwest_method(method), url.as_str())
             .header("x-api-key", self.api_key.clone())
             .header(header::USER_AGENT, self.user_agent.clone())
             .header(header::ACCEPT, accept);
-        if let Timeout::Total(d) = timeout {
-            builder = builder.timeout(d);
+        if let Some(total) = timeouts.total {
+            builder = builder.timeout(total);
         }
         builder = match body {
             Body::Empty => builder,
@@ -71,51 +78,89 @@ impl Transport {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(bytes),
             Body::Multipart(content_type, segments) => {
-                let stream = self.open(operation, segments).await?;
-                builder
+                let (stream, len) = self.open(operation, segments, timeouts).await?;
+                // Every chunk the HTTP stack takes is progress: a stalled upload takes none.
+                let watched = progress.clone();
+                let stream = stream.inspect(move |_| watched.touch());
+                let builder = builder
                     .header(header::CONTENT_TYPE, content_type)
-                    .body(reqwest::Body::wrap_stream(stream))
+                    .body(reqwest::Body::wrap_stream(stream));
+                // hyper sends a stream chunked unless the length is given as a header.
+                match len {
+                    Some(len) => builder.header(header::CONTENT_LENGTH, len),
+                    None => builder,
+                }
             }
         };
-        // An idle timeout is the client's read timeout (set on the default client).
-        let response = builder
-            .send()
+        let response = within(&progress, timeouts, builder.send())
             .await
+            .map_err(SendError::Transport)?
             .map_err(|e| SendError::Transport(map_error(e)))?;
-        Ok(Response {
-            status: response.status().as_u16(),
-            inner: response,
-        })
+        if let Some(refused) = super::redirected(&url, response.url()) {
+            return Err(SendError::Transport(refused));
+        }
+        Ok(Response::new(response, timeouts))
     }
 
     /// Opens every source of a multipart body (so a missing file or a dead URL fails before
-    /// anything is sent) and returns one stream of chunks.
+    /// anything is sent) and returns one stream of chunks, with the whole length when every
+    /// source's is known.
     async fn open(
         &self,
         operation: Operation,
         segments: Vec<Segment>,
+        timeouts: Timeouts,
     ) -> Result<
-        impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static,
+        (
+            impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static,
+            Option<u64>,
+        ),
         SendError,
     > {
         let mut opened = VecDeque::with_capacity(segments.len());
+        let mut lens = Vec::with_capacity(segments.len());
         for segment in segments {
-            opened.push_back(match segment {
-                Segment::Bytes(b) => Opened::Bytes(b),
-                Segment::Path(path) => match tokio::fs::File::open(&path).await {
-                    Ok(file) => Opened::File(file),
-                    Err(e) => return Err(SendError::Input(input_io(operation, Some(&path), e))),
-                },
-                Segment::Reader(r) => Opened::Reader(Some(r)),
-                Segment::Url(url) => Opened::Url(self.fetch(&url).await?),
-            });
+            let (source, len) = match segment {
+                Segment::Bytes(b) => {
+                    let len = b.len() as u64;
+                    (Opened::Bytes(b), Some(len))
+                }
+                Segment::Path(path) => {
+                    let file = tokio::fs::File::open(&path)
+                        .await
+                        .map_err(|e| SendError::Input(input_io(operation, Some(&path), e)))?;
+                    // A regular file's length; none for a pipe or a device.
+                    let len = file
+                        .metadata()
+                        .await
+                        .ok()
+                        .filter(|m| m.is_file())
+                        .map(|m| m.len());
+                    (Opened::File(file), len)
+                }
+                Segment::Reader(r, len) => (Opened::Reader(Some(r)), len),
+                Segment::Url(url) => {
+                    let response = self.fetch(&url, timeouts).await?;
+                    let len = response.content_length();
+                    (Opened::Url(response), len)
+                }
+            };
+            opened.push_back((source, LenCheck::new(len)));
+            lens.push(len);
         }
-        Ok(futures_util::stream::try_unfold(opened, next_chunk))
+        Ok((
+            futures_util::stream::try_unfold(opened, next_chunk),
+            super::total_len(lens),
+        ))
     }
 
     /// Starts fetching an input URL (no API key: it goes to somebody else's server, so
-    /// redirects are followed, by hand since the client itself follows none).
-    async fn fetch(&self, url: &url::Url) -> Result<reqwest::Response, SendError> {
+    /// redirects are followed, by hand since the SDK's client itself follows none).
+    async fn fetch(
+        &self,
+        url: &url::Url,
+        timeouts: Timeouts,
+    ) -> Result<reqwest::Response, SendError> {
         let fail = |source| {
             SendError::Input(crate::Error::Transport {
                 operation: Operation::InputFetch,
@@ -125,12 +170,15 @@ impl Transport {
         let mut url = url.clone();
         let mut redirects = 0;
         loop {
-            let response = self
+            let request = self
                 .client
                 .get(url.as_str())
                 .header(header::USER_AGENT, self.user_agent.clone())
-                .send()
+                .send();
+            let fetch = Timeouts::idle(timeouts.connect, timeouts.idle);
+            let response = within(&Progress::new(), fetch, request)
                 .await
+                .map_err(fail)?
                 .map_err(|e| fail(map_error(e)))?;
             let status = response.status().as_u16();
             if (200..300).contains(&status) {
@@ -147,18 +195,81 @@ impl Transport {
                     url = next;
                 }
                 _ => {
-                    let body = Response {
-                        status,
-                        inner: response,
-                    }
-                    .read_limited(4096)
-                    .await
-                    .unwrap_or_default();
-                    return Err(SendError::Input(input_status(&url, status, &body)));
+                    let body = Response::new(response, fetch)
+                        .read_limited(4096)
+                        .await
+                        .unwrap_or_default();
+                    return Err(SendError::Input(input_status(status, &body)));
                 }
             }
         }
     }
+}
+
+/// When a transfer last moved, for the idle timeout of a streamed exchange.
+#[derive(Clone)]
+struct Progress {
+    start: Instant,
+    /// Milliseconds after `start`.
+    last: Arc<AtomicU64>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            start: Instant::now(),
+            last: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// How long since the last progress.
+    fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+/// Runs `work` under the attempt's timeouts: a JSON exchange is bounded by its total timeout
+/// (reqwest's own, set on the request); a streamed one fails once `progress` has not moved for
+/// the idle timeout.
+async fn within<F: Future>(
+    progress: &Progress,
+    timeouts: Timeouts,
+    work: F,
+) -> Result<F::Output, TransportError> {
+    if timeouts.total.is_some() {
+        return Ok(work.await);
+    }
+    let mut work = std::pin::pin!(work);
+    loop {
+        let left = timeouts.idle.saturating_sub(progress.idle_for());
+        if left.is_zero() {
+            return Err(stalled(timeouts.idle));
+        }
+        if let Ok(out) = tokio::time::timeout(left, work.as_mut()).await {
+            return Ok(out);
+        }
+    }
+}
+
+/// Refuses a caller's client that follows redirects: reqwest keeps custom headers (the API
+/// key) on a redirect to another host, and its policy cannot be changed per request. reqwest
+/// shows a non-default policy in the client's `Debug`; anything but `Policy::none()` (or a
+/// `Debug` this check cannot read) is refused, so the check fails closed.
+fn follows_no_redirects(client: reqwest::Client) -> Result<reqwest::Client, crate::Error> {
+    if format!("{client:?}").contains(r#"redirect_policy: "Policy(None)""#) {
+        return Ok(client);
+    }
+    Err(crate::Error::invalid_input(
+        "http_client",
+        "the reqwest::Client follows redirects, which would send the API key to wherever a \
+         redirect points: build it with .redirect(reqwest::redirect::Policy::none())",
+    ))
 }
 
 const CHUNK: usize = 64 * 1024;
@@ -170,12 +281,13 @@ enum Opened {
     Url(reqwest::Response),
 }
 
-/// The next chunk of a multipart body.
+/// The next chunk of a multipart body; each source's bytes are checked against its announced
+/// length.
 async fn next_chunk(
-    mut queue: VecDeque<Opened>,
-) -> std::io::Result<Option<(Vec<u8>, VecDeque<Opened>)>> {
+    mut queue: VecDeque<(Opened, LenCheck)>,
+) -> std::io::Result<Option<(Vec<u8>, VecDeque<(Opened, LenCheck)>)>> {
     use tokio::io::AsyncReadExt;
-    while let Some(front) = queue.front_mut() {
+    while let Some((front, check)) = queue.front_mut() {
         let chunk = match front {
             Opened::Bytes(b) => {
                 let chunk = b.to_vec();
@@ -221,6 +333,7 @@ async fn next_chunk(
                 .map(|b| b.to_vec())
                 .unwrap_or_default(),
         };
+        check.advance(chunk.len())?;
         if chunk.is_empty() {
             queue.pop_front();
             continue;
@@ -241,8 +354,7 @@ fn reqwest_method(method: Method) -> reqwest::Method {
 fn default_client(connect_timeout: Duration) -> Result<reqwest::Client, crate::Error> {
     let builder = reqwest::Client::builder()
         .connect_timeout(connect_timeout)
-        // No read may stall longer than this, on any call (uploads and downloads included).
-        .read_timeout(DEFAULT_REQUEST_TIMEOUT)
+        // No client-wide read timeout: each request gets the SDK's own (see `Timeouts`).
         .redirect(reqwest::redirect::Policy::none());
     #[cfg(all(feature = "rustls", feature = "async"))]
     let builder = builder.tls_backend_preconfigured(rustls_config()?);
@@ -279,28 +391,45 @@ fn rustls_config() -> Result<rustls::ClientConfig, crate::Error> {
         .with_no_client_auth())
 }
 
-fn header_value(field: &str, value: &str) -> Result<HeaderValue, crate::Error> {
-    HeaderValue::from_str(value).map_err(|_| {
-        crate::Error::invalid_input(field, "must be printable ASCII to be sent as a header")
-    })
-}
-
 /// An answer whose head has arrived.
 pub(crate) struct Response {
     pub(crate) status: u16,
     inner: reqwest::Response,
+    /// The idle timeout of a streamed answer's body (a JSON answer's is bounded by the
+    /// request's total timeout, which reqwest applies to the body too).
+    idle: Option<Duration>,
 }
 
 impl Response {
+    fn new(inner: reqwest::Response, timeouts: Timeouts) -> Self {
+        Response {
+            status: inner.status().as_u16(),
+            idle: timeouts.total.is_none().then_some(timeouts.idle),
+            inner,
+        }
+    }
+
     /// A header's value, if present and valid text.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         headers_get(self.inner.headers(), name)
     }
 
+    /// The next piece of the body, within the idle timeout.
+    async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, TransportError> {
+        let next = self.inner.chunk();
+        match self.idle {
+            Some(idle) => tokio::time::timeout(idle, next)
+                .await
+                .map_err(|_| stalled(idle))?
+                .map_err(map_error),
+            None => next.await.map_err(map_error),
+        }
+    }
+
     /// Reads at most `limit + 1` bytes of the body, so the caller can tell an oversize body.
     pub(crate) async fn read_limited(mut self, limit: usize) -> Result<Vec<u8>, TransportError> {
         let mut out = Vec::new();
-        while let Some(chunk) = self.inner.chunk().await.map_err(map_error)? {
+        while let Some(chunk) = self.chunk().await? {
             let room = (limit + 1).saturating_sub(out.len());
             out.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if out.len() > limit {
@@ -328,10 +457,10 @@ impl Response {
     ) -> Result<u64, Error> {
         let mut total = 0u64;
         loop {
-            let chunk = self.inner.chunk().await.map_err(|e| Error::Transport {
-                operation,
-                source: map_error(e),
-            })?;
+            let chunk = self
+                .chunk()
+                .await
+                .map_err(|source| Error::Transport { operation, source })?;
             let Some(chunk) = chunk else { break };
             writer
                 .write_all(&chunk)
@@ -375,15 +504,6 @@ impl Response {
     }
 }
 
-fn output_io(operation: Operation, path: Option<&Path>, source: std::io::Error) -> Error {
-    Error::Io {
-        operation,
-        what: "cannot write result",
-        path: path.map(Into::into),
-        source,
-    }
-}
-
 /// Sleeps without blocking the runtime.
 pub(crate) async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;
@@ -418,7 +538,9 @@ fn map_error(e: reqwest::Error) -> TransportError {
     };
     // A connect or TLS-handshake failure happens before any byte of the request is sent.
     let unsent = e.is_connect();
-    let err = TransportError::new(kind, e.to_string(), Some(Box::new(e)));
+    // reqwest's text names the URL, query included (an input URL's signature): drop it. The
+    // text stays in the source; this error's own says only the kind.
+    let err = TransportError::new(kind, String::new(), Some(Box::new(e.without_url())));
     if unsent { err.before_connect() } else { err }
 }
 
@@ -471,18 +593,16 @@ impl PublicClient {
                 .send()
                 .await
                 .map_err(map_error)?;
-            let status = response.status().as_u16();
-            let cache_control = headers_get(response.headers(), "cache-control").map(str::to_owned);
-            let body = Response {
-                status,
-                inner: response,
+            // A caller's client may follow redirects: the key set must come from its URL.
+            if let Some(refused) = super::redirected(url, response.url()) {
+                return Err(refused);
             }
-            .read_limited(limit)
-            .await?;
-            Ok((status, cache_control, body))
+            let cache_control = headers_get(response.headers(), "cache-control").map(str::to_owned);
+            let response = Response::new(response, Timeouts::total(Duration::ZERO, timeout));
+            let status = response.status;
+            Ok((status, cache_control, response.read_limited(limit).await?))
         };
-        // A total bound, redirects or not (a caller's client may follow them: a 3xx is
-        // rejected by the caller as a non-2xx status only if it is not followed).
+        // One bound on the whole fetch, whatever the client's own settings.
         match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::new(

@@ -83,12 +83,12 @@ impl fmt::Debug for FileSource {
     }
 }
 
-/// The URL without its password and with its query and fragment elided.
-fn redacted_url(u: &Url) -> String {
+/// The URL as it may be shown in `Debug`, errors and logs: no user name or password, and the
+/// query and fragment (where signed URLs keep their signatures) elided.
+pub(crate) fn redacted_url(u: &Url) -> String {
     let mut shown = u.clone();
-    if shown.password().is_some() {
-        let _ = shown.set_password(Some("***"));
-    }
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
     let had_query = shown.query().is_some() || shown.fragment().is_some();
     shown.set_query(None);
     shown.set_fragment(None);
@@ -385,6 +385,6 @@ mod tests {
         let u = Url::parse("https://user:secret@example.com/a.mp4?sig=abc#x").unwrap();
         let s = redacted_url(&u);
         assert!(!s.contains("secret") && !s.contains("sig"), "{s}");
-        assert_eq!(s, "https://user:***@example.com/a.mp4?…");
+        assert_eq!(s, "https://example.com/a.mp4?…");
     }
 }

@@ -159,7 +159,9 @@ async fn expect_rejected(model: Model, input: decart::Input, field: &str) {
         c.queue().submit(&model, input).await.map(|_| ())
     };
     match result.unwrap_err() {
-        Error::InvalidInput { field: f, message } => {
+        Error::InvalidInput {
+            field: f, message, ..
+        } => {
             assert_eq!(f, field, "{message}");
             assert!(message.contains(model.name()) || f == "model", "{message}");
         }
@@ -428,7 +430,7 @@ pub async fn failed_job_carries_the_reason() {
         .await
         .unwrap_err();
     match &err {
-        Error::JobFailed { job_id, reason } => {
+        Error::JobFailed { job_id, reason, .. } => {
             assert_eq!(job_id, "job_4");
             assert_eq!(reason, "content policy");
         }
@@ -525,7 +527,7 @@ pub async fn cancellation_mid_wait() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Cancelled { job_id } if job_id == "job_7"),
+        matches!(&err, Error::Cancelled { job_id, .. } if job_id == "job_7"),
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));

@@ -468,7 +468,9 @@ async fn expect_invalid(options: CreateTokenOptions, field: &str) {
     let mock = create(server.mock("POST", PATH).expect(0)).await;
     let result = client(&server.url()).tokens().create(&options).await;
     match result.unwrap_err() {
-        Error::InvalidInput { field: f, message } => {
+        Error::InvalidInput {
+            field: f, message, ..
+        } => {
             assert_eq!(f, field, "{message}");
         }
         other => panic!("expected invalid input, got {other:?}"),

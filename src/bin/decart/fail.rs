@@ -94,17 +94,18 @@ impl From<Error> for Failure {
                 "missing API key: pass --api-key KEY or set DECART_API_KEY".to_owned(),
                 EXIT_ERROR,
             ),
-            Error::Token(v) => (e.to_string(), verify_exit(v)),
-            Error::JobFailed { .. } => (e.to_string(), EXIT_JOB_FAILED),
+            Error::Token(v) => (e.report().to_string(), verify_exit(v)),
+            Error::JobFailed { .. } => (e.report().to_string(), EXIT_JOB_FAILED),
             Error::JobTimeout { job_id, .. } => (
                 format!("{e}; the job goes on: `decart jobs status {job_id}`"),
                 EXIT_JOB_TIMEOUT,
             ),
-            Error::Cancelled { job_id } => (
+            Error::Cancelled { job_id, .. } => (
                 format!("{e}; the job goes on: `decart jobs status {job_id}`"),
                 EXIT_INTERRUPTED,
             ),
-            _ => (e.to_string(), EXIT_ERROR),
+            // The message and its causes, each once.
+            _ => (e.report().to_string(), EXIT_ERROR),
         };
         Failure {
             code: code.to_owned(),
@@ -145,11 +146,6 @@ mod tests {
         let down = Failure::from(VerifyError::jwks_unreachable("refused", true));
         assert_eq!(down.exit, 5);
         assert_eq!(Failure::from(VerifyError::BadSignature).exit, 3);
-        let failed = Failure::from(Error::JobFailed {
-            job_id: "j".into(),
-            reason: "r".into(),
-        });
-        assert_eq!((failed.code.as_str(), failed.exit), ("QUEUE_JOB_FAILED", 6));
         let missing = Failure::from(Error::MissingApiKey);
         assert_eq!(missing.exit, 1);
         assert!(missing.message.contains("--api-key"));
