@@ -12,6 +12,8 @@ mod common;
 #[cfg(feature = "emulator")]
 #[path = "common/e2e.rs"]
 mod e2e;
+#[path = "common/hardening.rs"]
+mod hardening;
 #[cfg(feature = "jwt")]
 #[path = "common/jwks.rs"]
 mod jwks;
@@ -63,3 +65,12 @@ jwks_tests!(flavour_tests, flavour_tests);
 
 #[cfg(feature = "emulator")]
 e2e_tests!(flavour_tests);
+
+/// A caller's own agent with ureq's defaults: it follows redirects.
+pub fn following_client() -> decart::blocking::HttpClient {
+    ureq::Agent::new_with_defaults()
+}
+
+hardening_tests!(flavour_tests, flavour_tests);
+#[cfg(feature = "jwt")]
+flavour_tests!(hardening: a_redirected_jwks_is_refused_whatever_the_client);

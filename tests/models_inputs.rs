@@ -322,7 +322,8 @@ fn models_without_schema() {
         ModelKind::Video,
         "lucy_video_preview",
         "/v1/jobs/lucy_video_preview",
-    );
+    )
+    .unwrap();
     // A typed input with a schema-less model: its own rules still apply.
     VideoRestyleInput::new(bytes(b"v"))
         .prompt("p")

@@ -395,7 +395,8 @@ fn custom_model_without_schema() {
         ModelKind::Video,
         "lucy_video_preview",
         "/v1/jobs/lucy_video_preview",
-    );
+    )
+    .unwrap();
     assert_eq!(m.name(), "lucy_video_preview");
     assert_eq!(m.url_path(), "/v1/jobs/lucy_video_preview");
     assert_eq!(m.kind(), ModelKind::Video);
@@ -406,11 +407,12 @@ fn custom_model_without_schema() {
     assert_eq!((m.fps(), m.width(), m.height()), (20, 1280, 720));
 
     let rt = Model::custom(ModelKind::Realtime, "lucy_2_rt_preview", "/v1/stream")
+        .unwrap()
         .with_fps(20)
         .with_size(1280, 720);
     assert_eq!((rt.fps(), rt.width(), rt.height()), (20, 1280, 720));
     // Any name, even a registry one, and a clone is equal.
-    let c = Model::custom(ModelKind::Image, "lucy-pro-i2i", "/v1/generate/x");
+    let c = Model::custom(ModelKind::Image, "lucy-pro-i2i", "/v1/generate/x").unwrap();
     assert_eq!(c.clone(), c);
     assert_eq!(c.canonical_name(), "lucy-pro-i2i");
     assert_ne!(c, models::image("lucy-pro-i2i").unwrap());
@@ -426,4 +428,36 @@ fn kinds_and_schemas_display() {
     assert_eq!(InputSchema::VideoRestyle.to_string(), "video restyle");
     assert_eq!(InputSchema::ImageEdit.input_type_name(), "ImageEditInput");
     assert_eq!(RealtimeSpeed::Fast.as_str(), "fast");
+}
+
+#[test]
+fn custom_model_paths_cannot_leave_the_base_url() {
+    for bad in [
+        ".example.com/x",
+        "v1/jobs/x",
+        "@evil.example/x",
+        "//evil.example/x",
+        "/v1/jobs/x?y=1",
+        "/v1/jobs/x#y",
+        "/v1/../admin",
+        "/v1/./x",
+        "/v1\\x",
+        "/v1/jobs/x y",
+        "/v1/jobs/\nx",
+        "",
+    ] {
+        let err = Model::custom(ModelKind::Video, "m", bad).unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "{bad:?}");
+        assert!(err.to_string().contains("url_path"), "{err}");
+    }
+    let blank = Model::custom(ModelKind::Video, " ", "/v1/jobs/m").unwrap_err();
+    assert_eq!(blank.code(), "INVALID_INPUT");
+    for ok in [
+        "/v1/jobs/m",
+        "/v1/generate/lucy-pro-i2i",
+        "/v1/stream",
+        "/a..b/c",
+    ] {
+        assert!(Model::custom(ModelKind::Video, "m", ok).is_ok(), "{ok}");
+    }
 }

@@ -12,6 +12,8 @@ mod common;
 #[cfg(feature = "emulator")]
 #[path = "common/e2e.rs"]
 mod e2e;
+#[path = "common/hardening.rs"]
+mod hardening;
 #[cfg(feature = "jwt")]
 #[path = "common/jwks.rs"]
 mod jwks;
@@ -117,3 +119,14 @@ async fn dropped_cold_verification_gives_the_fetch_back() {
     assert!(verified.is_ok(), "{verified:?}");
     assert_eq!(verifier.fetch_count(), 2);
 }
+
+/// A caller's own client with reqwest's defaults: it follows redirects.
+pub fn following_client() -> decart::nonblocking::HttpClient {
+    // This crate builds reqwest without a default crypto provider; a caller brings one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+hardening_tests!(async_tests, sync_tests);
+#[cfg(feature = "jwt")]
+async_tests!(hardening: a_redirected_jwks_is_refused_whatever_the_client);

@@ -47,6 +47,7 @@ use crate::Error;
 
 /// What a model does, and so which endpoint serves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ModelKind {
     /// A realtime (WebRTC) model, served at `/v1/stream`.
     Realtime,
@@ -304,29 +305,52 @@ impl Model {
     /// ```
     /// use decart::models::{Model, ModelKind};
     ///
-    /// let m = Model::custom(ModelKind::Video, "lucy_video_preview", "/v1/jobs/lucy_video_preview")
+    /// let m = Model::custom(ModelKind::Video, "lucy_video_preview", "/v1/jobs/lucy_video_preview")?
     ///     .with_fps(24);
     /// assert_eq!(m.name(), "lucy_video_preview");
     /// assert_eq!(m.input_schema(), None);
     /// assert!(m.is_custom());
+    /// // A path must start with `/`: glued to the base URL, anything else could change the host.
+    /// assert!(Model::custom(ModelKind::Video, "x", ".example.com/x").is_err());
+    /// # Ok::<(), decart::Error>(())
     /// ```
-    pub fn custom(kind: ModelKind, name: impl Into<String>, url_path: impl Into<String>) -> Model {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a blank name, or a URL path that does not start with `/`,
+    /// starts with `//`, has a `..` or `.` segment, a query or fragment (`?`, `#`), a
+    /// backslash, white space or control characters.
+    pub fn custom(
+        kind: ModelKind,
+        name: impl Into<String>,
+        url_path: impl Into<String>,
+    ) -> Result<Model, Error> {
+        let (name, url_path) = (name.into(), url_path.into());
+        if name.trim().is_empty() {
+            return Err(Error::invalid_input("name", "a model needs a name"));
+        }
+        if let Some(problem) = path_problem(&url_path) {
+            return Err(Error::invalid_input(
+                "url_path",
+                format!("{url_path:?}: {problem}"),
+            ));
+        }
         let (fps, width, height) = match kind {
             ModelKind::Realtime => (30, 1280, 720),
             ModelKind::Video => (20, 1280, 720),
             ModelKind::Image => (25, 1280, 704),
         };
-        Model {
+        Ok(Model {
             kind,
-            name: Cow::Owned(name.into()),
-            url_path: Cow::Owned(url_path.into()),
+            name: Cow::Owned(name),
+            url_path: Cow::Owned(url_path),
             fps,
             width,
             height,
             schema: None,
             speeds: NONE,
             status: ModelStatus::Custom,
-        }
+        })
     }
 
     /// Sets the frame rate (useful for custom models).
@@ -568,6 +592,29 @@ fn warn_with(state: &WarnOnce, name: &'static str, replacement: &'static str) ->
     } else {
         false
     }
+}
+
+/// Why a custom model's URL path cannot be joined to the base URL, if it cannot.
+fn path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        return Some("the path must start with `/`");
+    }
+    if path.starts_with("//") {
+        return Some("the path must not start with `//`");
+    }
+    if path.contains(['?', '#']) {
+        return Some("the path must not have a query or fragment");
+    }
+    if path.contains('\\') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("the path must not contain backslashes, white space or control characters");
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
+        return Some("the path must not have `.` or `..` segments");
+    }
+    None
 }
 
 #[cfg(test)]

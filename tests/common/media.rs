@@ -137,7 +137,7 @@ pub async fn custom_model_sends_fields_as_given() {
             .expect(1),
     )
     .await;
-    let model = Model::custom(ModelKind::Image, "my-model", "/v1/generate/my-model");
+    let model = Model::custom(ModelKind::Image, "my-model", "/v1/generate/my-model").unwrap();
     let input = CustomInput::new()
         .text("anything", "goes")
         .bool("flag", true)

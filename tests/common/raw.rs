@@ -17,6 +17,9 @@ pub enum Behaviour {
     Close,
     /// Reads the request, then writes these raw bytes and closes.
     Raw(Vec<u8>),
+    /// Reads the request, writes these raw bytes (a head and the start of a body), then
+    /// stalls for this long with the connection open.
+    Stall(Vec<u8>, Duration),
 }
 
 /// A running raw server; it stops accepting when dropped (the listener thread ends after
@@ -58,6 +61,11 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) {
         Behaviour::Raw(bytes) => {
             let _ = stream.write_all(&bytes);
             let _ = stream.flush();
+        }
+        Behaviour::Stall(bytes, d) => {
+            let _ = stream.write_all(&bytes);
+            let _ = stream.flush();
+            thread::sleep(d);
         }
     }
 }
