@@ -238,7 +238,7 @@ impl fmt::Debug for Error {
 ///
 /// ```
 /// let io = std::io::Error::other("disk on fire");
-/// assert_eq!(decart::error::Report::new(&io).to_string(), "disk on fire");
+/// assert_eq!(decart::Report::new(&io).to_string(), "disk on fire");
 /// ```
 #[derive(Clone, Copy)]
 pub struct Report<'a>(&'a (dyn std::error::Error + 'static));

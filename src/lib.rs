@@ -65,8 +65,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod error;
+mod config;
+mod error;
 pub mod models;
 
 #[cfg(any(feature = "blocking", feature = "async"))]
@@ -90,13 +90,23 @@ pub mod nonblocking;
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
-pub use config::{RetryPolicy, Secret};
-pub use error::{ApiError, Error, Operation, TransportError, TransportErrorKind};
-pub use models::tokens::{ClientToken, CreateTokenOptions, Permissions};
-pub use models::{
-    CancelHandle, CompletedJob, FileInput, FileRef, FileTtl, ImageEditInput, Input, JobState,
-    JobStatus, Model, ModelKind, VideoEditInput, VideoRestyleInput, WaitOptions,
+// One public path per item: every type at the crate root; `decart::models` holds the
+// registry's functions and the models' limits.
+pub use config::{
+    DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, ENV_API_KEY, ENV_BASE_URL,
+    MAX_JSON_BODY, MAX_TIMEOUT, RetryPolicy, Secret,
 };
+pub use error::{
+    ApiError, BODY_SNIPPET_LIMIT, Error, Operation, Report, TransportError, TransportErrorKind,
+};
+pub use models::file::{FileInput, FileSource};
+pub use models::files::{FileRef, FileTtl};
+pub use models::inputs::{
+    CustomInput, Field, FieldValue, ImageEditInput, Input, VideoEditInput, VideoRestyleInput,
+};
+pub use models::jobs::{CancelHandle, CompletedJob, JobState, JobStatus, WaitOptions};
+pub use models::registry::{InputSchema, Model, ModelKind, ModelStatus, RealtimeSpeed};
+pub use models::tokens::{ClientToken, CreateTokenOptions, Permissions};
 
 /// The blocking client; the same type as [`blocking::Client`].
 #[cfg(feature = "blocking")]

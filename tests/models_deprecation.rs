@@ -3,7 +3,8 @@
 
 use std::sync::Mutex;
 
-use decart::models::{self, ModelKind, list_all, resolve_alias};
+use decart::ModelKind;
+use decart::models::{self, list_all, resolve_alias};
 
 struct Capture {
     records: Mutex<Vec<(log::Level, String)>>,
@@ -81,7 +82,7 @@ fn deprecated_aliases_warn_once_and_latest_never() {
 
     // Once per alias: the other alias warns once too.
     models::video("lucy-restyle-v2v").unwrap();
-    models::Model::lookup(ModelKind::Video, "lucy-restyle-v2v").unwrap();
+    decart::Model::lookup(ModelKind::Video, "lucy-restyle-v2v").unwrap();
     assert_eq!(
         warnings(),
         [

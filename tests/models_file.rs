@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use decart::Error;
-use decart::models::{DEFAULT_CONTENT_TYPE, FileInput, FileSource};
+use decart::models::DEFAULT_CONTENT_TYPE;
+use decart::{FileInput, FileSource};
 
 #[test]
 fn path_gives_filename_and_guessed_content_type() {

@@ -2,8 +2,9 @@
 //! and the ordered multipart fields with their text encodings.
 
 use decart::Error;
-use decart::models::{
-    self, CustomInput, Field, FieldValue, FileInput, ImageEditInput, Input, Model, ModelKind,
+use decart::models;
+use decart::{
+    CustomInput, Field, FieldValue, FileInput, ImageEditInput, Input, Model, ModelKind,
     VideoEditInput, VideoRestyleInput,
 };
 use serde_json::json;

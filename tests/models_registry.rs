@@ -2,9 +2,8 @@
 //! custom models. (Deprecation warnings are checked in `models_deprecation.rs`, which owns its
 //! process-wide logger.)
 
-use decart::models::{
-    self, InputSchema, Model, ModelKind, ModelStatus, RealtimeSpeed, list, list_all, resolve_alias,
-};
+use decart::models::{self, list, list_all, resolve_alias};
+use decart::{InputSchema, Model, ModelKind, ModelStatus, RealtimeSpeed};
 
 type Row = (
     ModelKind,

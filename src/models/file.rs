@@ -1,32 +1,4 @@
-//! File inputs for image edits, video jobs and uploads, shared by both flavours.
-//!
-//! A [`FileInput`] is one of:
-//!
-//! - a **path**, opened lazily when the request is sent and streamed, never read whole;
-//! - **bytes** already in memory (shared, so a retry can send them again);
-//! - a one-shot **reader** (anything `Read + Send + 'static`), streamed once;
-//! - an **http(s) URL** the SDK fetches when the request is sent.
-//!
-//! Each carries an optional filename and content type for its multipart part. When not
-//! given, the filename comes from the path (or the URL's last segment) and the content type
-//! is guessed from the filename's extension, else `application/octet-stream`.
-//!
-//! ```
-//! use decart::models::FileInput;
-//!
-//! let video = FileInput::path("clips/input.mp4");
-//! assert_eq!(video.filename().as_deref(), Some("input.mp4"));
-//! assert_eq!(video.content_type(), "video/mp4");
-//!
-//! let image = FileInput::bytes(vec![0x89, b'P', b'N', b'G']).with_filename("ref.png");
-//! assert_eq!(image.content_type(), "image/png");
-//! assert_eq!(format!("{image:?}"), r#"FileInput { source: Bytes { len: 4 }, filename: Some("ref.png"), content_type: None }"#);
-//!
-//! let remote = FileInput::url("https://example.com/media/cat.jpg")?;
-//! assert_eq!(remote.filename().as_deref(), Some("cat.jpg"));
-//! assert!(FileInput::url("file:///etc/passwd").is_err());
-//! # Ok::<(), decart::Error>(())
-//! ```
+//! File inputs for image edits, video jobs and uploads (see [`FileInput`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -99,8 +71,35 @@ pub(crate) fn redacted_url(u: &Url) -> String {
     s
 }
 
-/// A file to send: a path, bytes, a one-shot reader or an http(s) URL, with an optional
-/// filename and content type. See the [module docs](self).
+/// File inputs for image edits, video jobs and uploads, shared by both flavours.
+///
+/// A [`FileInput`] is one of:
+///
+/// - a **path**, opened lazily when the request is sent and streamed, never read whole;
+/// - **bytes** already in memory (shared, so a retry can send them again);
+/// - a one-shot **reader** (anything `Read + Send + 'static`), streamed once;
+/// - an **http(s) URL** the SDK fetches when the request is sent.
+///
+/// Each carries an optional filename and content type for its multipart part. When not
+/// given, the filename comes from the path (or the URL's last segment) and the content type
+/// is guessed from the filename's extension, else `application/octet-stream`.
+///
+/// ```
+/// use decart::FileInput;
+///
+/// let video = FileInput::path("clips/input.mp4");
+/// assert_eq!(video.filename().as_deref(), Some("input.mp4"));
+/// assert_eq!(video.content_type(), "video/mp4");
+///
+/// let image = FileInput::bytes(vec![0x89, b'P', b'N', b'G']).with_filename("ref.png");
+/// assert_eq!(image.content_type(), "image/png");
+/// assert_eq!(format!("{image:?}"), r#"FileInput { source: Bytes { len: 4 }, filename: Some("ref.png"), content_type: None }"#);
+///
+/// let remote = FileInput::url("https://example.com/media/cat.jpg")?;
+/// assert_eq!(remote.filename().as_deref(), Some("cat.jpg"));
+/// assert!(FileInput::url("file:///etc/passwd").is_err());
+/// # Ok::<(), decart::Error>(())
+/// ```
 pub struct FileInput {
     source: FileSource,
     filename: Option<String>,

@@ -1,40 +1,4 @@
-//! Inputs of image edits and video jobs: typed builders per input schema, their validation,
-//! and their encoding into an ordered list of multipart fields.
-//!
-//! | type | schema | models |
-//! |---|---|---|
-//! | [`ImageEditInput`] | [`InputSchema::ImageEdit`] | image models |
-//! | [`VideoEditInput`] | [`InputSchema::VideoEdit`] | lucy-2.x, lucy-vton-*, lucy-latest, lucy-vton-latest |
-//! | [`VideoRestyleInput`] | [`InputSchema::VideoRestyle`] | lucy-restyle-2, lucy-restyle-latest, lucy-restyle-v2v |
-//! | [`CustomInput`] | none | any model, custom models above all: fields sent as given |
-//!
-//! Validation happens before any request and fails with [`Error::InvalidInput`], whose
-//! `field` names the field and whose message names the model and the rule. Prompt lengths
-//! count characters (Unicode scalar values), not bytes.
-//!
-//! # Wire encoding
-//!
-//! [`Input::into_fields`] gives the multipart fields in a fixed order: the text fields
-//! `prompt`, `seed`, `resolution`, `enhance_prompt`, then the file fields `data`,
-//! `reference_image`. Strings are sent as is, booleans as `true`/`false`, integers in decimal,
-//! JSON objects and arrays as compact JSON; absent values are omitted.
-//!
-//! ```
-//! use decart::models::{self, FieldValue, FileInput, ImageEditInput, Input};
-//!
-//! let model = models::image("lucy-image-2")?;
-//! let input = ImageEditInput::new("Make it a watercolor", FileInput::path("photo.jpg"))
-//!     .seed(42)
-//!     .enhance_prompt(false);
-//! let fields = Input::from(input).into_fields_for(&model)?;
-//!
-//! let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-//! assert_eq!(names, ["prompt", "seed", "enhance_prompt", "data"]);
-//! assert_eq!(fields[1].value.as_text(), Some("42"));
-//! assert_eq!(fields[2].value.as_text(), Some("false"));
-//! assert!(matches!(fields[3].value, FieldValue::File(_)));
-//! # Ok::<(), decart::Error>(())
-//! ```
+//! Inputs of image edits and video jobs (see [`Input`]).
 
 use serde_json::Value;
 
@@ -371,7 +335,8 @@ impl VideoEditInput {
 /// with a prompt; optional seed and resolution.
 ///
 /// ```
-/// use decart::models::{self, FileInput, VideoRestyleInput};
+/// use decart::models;
+/// use decart::{FileInput, VideoRestyleInput};
 ///
 /// let model = models::video("lucy-restyle-2")?;
 /// VideoRestyleInput::new(FileInput::path("in.mp4")).prompt("anime").validate(&model)?;
@@ -474,10 +439,10 @@ impl VideoRestyleInput {
 ///
 /// Meant for custom models ([`Model::custom`]) and for fields the SDK does not know yet. Files
 /// go in file fields (`data`, `reference_image`, or `start` and `end` for first/last-frame
-/// models); other values are encoded by the wire rules of the [module docs](self).
+/// models); other values are encoded by the wire rules of [`Input`].
 ///
 /// ```
-/// use decart::models::{CustomInput, FileInput};
+/// use decart::{CustomInput, FileInput};
 /// use serde_json::json;
 ///
 /// let input = CustomInput::new()
@@ -589,7 +554,8 @@ impl CustomInput {
 /// and is not checked: it is the escape hatch.
 ///
 /// ```
-/// use decart::models::{self, FileInput, Input, VideoRestyleInput};
+/// use decart::models;
+/// use decart::{FileInput, Input, VideoRestyleInput};
 ///
 /// let model = models::video("lucy-2.1")?; // a video edit model
 /// let input = Input::from(VideoRestyleInput::new(FileInput::path("in.mp4")).prompt("anime"));
@@ -599,6 +565,45 @@ impl CustomInput {
 ///     "invalid input: input: lucy-2.1: this video model takes video edit input \
 ///      (VideoEditInput), got video restyle input (VideoRestyleInput)"
 /// );
+/// # Ok::<(), decart::Error>(())
+/// ```
+///
+/// Inputs of image edits and video jobs: typed builders per input schema, their validation,
+/// and their encoding into an ordered list of multipart fields.
+///
+/// | type | schema | models |
+/// |---|---|---|
+/// | [`ImageEditInput`] | [`InputSchema::ImageEdit`] | image models |
+/// | [`VideoEditInput`] | [`InputSchema::VideoEdit`] | lucy-2.x, lucy-vton-*, lucy-latest, lucy-vton-latest |
+/// | [`VideoRestyleInput`] | [`InputSchema::VideoRestyle`] | lucy-restyle-2, lucy-restyle-latest, lucy-restyle-v2v |
+/// | [`CustomInput`] | none | any model, custom models above all: fields sent as given |
+///
+/// Validation happens before any request and fails with [`Error::InvalidInput`], whose
+/// `field` names the field and whose message names the model and the rule. Prompt lengths
+/// count characters (Unicode scalar values), not bytes.
+///
+/// # Wire encoding
+///
+/// [`Input::into_fields`] gives the multipart fields in a fixed order: the text fields
+/// `prompt`, `seed`, `resolution`, `enhance_prompt`, then the file fields `data`,
+/// `reference_image`. Strings are sent as is, booleans as `true`/`false`, integers in decimal,
+/// JSON objects and arrays as compact JSON; absent values are omitted.
+///
+/// ```
+/// use decart::models;
+/// use decart::{FieldValue, FileInput, ImageEditInput, Input};
+///
+/// let model = models::image("lucy-image-2")?;
+/// let input = ImageEditInput::new("Make it a watercolor", FileInput::path("photo.jpg"))
+///     .seed(42)
+///     .enhance_prompt(false);
+/// let fields = Input::from(input).into_fields_for(&model)?;
+///
+/// let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+/// assert_eq!(names, ["prompt", "seed", "enhance_prompt", "data"]);
+/// assert_eq!(fields[1].value.as_text(), Some("42"));
+/// assert_eq!(fields[2].value.as_text(), Some("false"));
+/// assert!(matches!(fields[3].value, FieldValue::File(_)));
 /// # Ok::<(), decart::Error>(())
 /// ```
 #[derive(Debug)]

@@ -1,42 +1,4 @@
-//! The model registry: every model the API serves, by kind and name.
-//!
-//! A model is looked up by its kind and its name, because one name can exist in several kinds
-//! (`lucy-2.1` is a realtime model and a video model, with different frame rates and paths):
-//!
-//! ```
-//! use decart::models::{self, InputSchema, ModelKind};
-//!
-//! let video = models::video("lucy-2.1")?;
-//! assert_eq!(video.url_path(), "/v1/jobs/lucy-2.1");
-//! assert_eq!(video.fps(), 20);
-//! assert_eq!(video.input_schema(), Some(InputSchema::VideoEdit));
-//!
-//! let live = models::realtime("lucy-2.1")?;
-//! assert_eq!(live.url_path(), "/v1/stream");
-//! assert_eq!(live.fps(), 30);
-//!
-//! assert!(models::image("lucy-2.1").is_err()); // not an image model
-//! # Ok::<(), decart::Error>(())
-//! ```
-//!
-//! # Aliases
-//!
-//! - **Deprecated aliases** (`lucy-restyle-v2v` → `lucy-restyle-2`, `lucy-pro-i2i` →
-//!   `lucy-image-2`) still work: they keep their own name and URL path (the server accepts
-//!   them), and the first lookup of each in the process logs, through [`log::warn!`],
-//!   `Model "X" is deprecated. Use "Y" instead.`
-//! - **`-latest` names** (`lucy-latest`, `lucy-vton-latest`, `lucy-restyle-latest`,
-//!   `lucy-image-latest`) are resolved by the server to its newest model of that line. They
-//!   never warn, and the SDK does not know (and so does not claim) which model they point to:
-//!   [`resolve_alias`] returns them unchanged.
-//!
-//! [`list`] returns the canonical models of a kind only (neither deprecated nor `-latest`
-//! aliases, like the JS SDK's list); [`list_all`] returns every name the registry accepts.
-//!
-//! # Custom models
-//!
-//! [`Model::custom`] describes a model that is not (yet) in the registry: any name, any URL
-//! path, no input schema. Its inputs are sent as given, without client-side validation.
+//! The model registry (documented on [`crate::models`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -102,11 +64,11 @@ impl FromStr for ModelKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum InputSchema {
-    /// Image edit: [`ImageEditInput`](crate::models::ImageEditInput).
+    /// Image edit: [`ImageEditInput`](crate::ImageEditInput).
     ImageEdit,
-    /// Video edit: [`VideoEditInput`](crate::models::VideoEditInput).
+    /// Video edit: [`VideoEditInput`](crate::VideoEditInput).
     VideoEdit,
-    /// Video restyle: [`VideoRestyleInput`](crate::models::VideoRestyleInput).
+    /// Video restyle: [`VideoRestyleInput`](crate::VideoRestyleInput).
     VideoRestyle,
 }
 
@@ -267,14 +229,14 @@ impl Model {
     /// Looks a model up by kind and name.
     ///
     /// The first lookup of a deprecated alias in the process logs a warning (see the
-    /// [module docs](self)); `-latest` names never warn.
+    /// [module docs](crate::models)); `-latest` names never warn.
     ///
     /// # Errors
     ///
     /// [`Error::ModelNotFound`] when no model of that kind has that name.
     ///
     /// ```
-    /// use decart::models::{Model, ModelKind};
+    /// use decart::{Model, ModelKind};
     ///
     /// let m = Model::lookup(ModelKind::Image, "lucy-image-2")?;
     /// assert_eq!(m.url_path(), "/v1/generate/lucy-image-2");
@@ -303,7 +265,7 @@ impl Model {
     /// [`with_fps`](Model::with_fps) and [`with_size`](Model::with_size).
     ///
     /// ```
-    /// use decart::models::{Model, ModelKind};
+    /// use decart::{Model, ModelKind};
     ///
     /// let m = Model::custom(ModelKind::Video, "lucy_video_preview", "/v1/jobs/lucy_video_preview")?
     ///     .with_fps(24);
@@ -504,7 +466,7 @@ pub fn image(name: &str) -> Result<Model, Error> {
 /// names (those are aliases too, resolved by the server). See [`list_all`] for every name.
 ///
 /// ```
-/// let names: Vec<_> = decart::models::list(decart::models::ModelKind::Image)
+/// let names: Vec<_> = decart::models::list(decart::ModelKind::Image)
 ///     .iter()
 ///     .map(|m| m.name().to_owned())
 ///     .collect();

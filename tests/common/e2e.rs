@@ -346,7 +346,7 @@ pub async fn emulator_enforces_auth_and_limits() {
     assert_eq!(denied.unwrap_err().status(), Some(401));
     // A custom model the emulator does not know.
     let model = decart::Model::custom(decart::ModelKind::Video, "nope", "/v1/jobs/nope").unwrap();
-    let input = decart::models::CustomInput::new().file("data", FileInput::bytes(vec![1]));
+    let input = decart::CustomInput::new().file("data", FileInput::bytes(vec![1]));
     let err = client(&emu)
         .queue()
         .submit(&model, input)

@@ -3,11 +3,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use decart::models::{self, CustomInput, ModelKind};
+use decart::models;
 use decart::{
     CancelHandle, Error, FileInput, FileTtl, ImageEditInput, JobState, Model, VideoEditInput,
     VideoRestyleInput, WaitOptions,
 };
+use decart::{CustomInput, ModelKind};
 use mockito::Matcher;
 
 use super::common::{KEY, fast_retries};

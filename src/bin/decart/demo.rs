@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use decart::ModelKind;
 use decart::blocking::JwksVerifier;
 use decart::emulator::{self, Emulator};
 use decart::jwt::VerifyOptions;
-use decart::models::ModelKind;
 use decart::{
     CancelHandle, Client, CreateTokenOptions, FileInput, FileTtl, ImageEditInput, VideoEditInput,
     WaitOptions,

@@ -4,11 +4,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use decart::models::{InputSchema, Model, ModelKind};
 use decart::{
     CancelHandle, FileInput, FileRef, ImageEditInput, Input, VideoEditInput, VideoRestyleInput,
     WaitOptions,
 };
+use decart::{InputSchema, Model, ModelKind};
 use serde_json::{Value, json};
 
 use crate::args::{
@@ -27,7 +27,7 @@ const UPLOAD_PROGRESS_MIN: u64 = 16 * 1024 * 1024;
 pub fn lookup(kind: ModelKind, name: &str) -> Result<Model, Failure> {
     match Model::lookup(kind, name) {
         Ok(model) => {
-            if let decart::models::ModelStatus::Deprecated { replacement } = model.status() {
+            if let decart::ModelStatus::Deprecated { replacement } = model.status() {
                 eprintln!("warning: model {name:?} is deprecated; use {replacement:?} instead");
             }
             Ok(model)

@@ -1,7 +1,8 @@
 //! `decart models`: the SDK's model registry (no API call).
 
 use decart::ModelKind;
-use decart::models::{self, Model, ModelStatus};
+use decart::models;
+use decart::{Model, ModelStatus};
 use serde_json::{Value, json};
 
 use crate::args::{Global, ModelsArgs};
