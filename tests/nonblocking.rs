@@ -130,3 +130,31 @@ pub fn following_client() -> decart::nonblocking::HttpClient {
 hardening_tests!(async_tests, sync_tests);
 #[cfg(feature = "jwt")]
 async_tests!(hardening: a_redirected_jwks_is_refused_whatever_the_client);
+
+/// Async only, by nature: calls through two resource handles run at once in one `join!`.
+/// The handles are `Copy` and their futures borrow only the client, so temporaries work.
+#[tokio::test]
+async fn resource_handles_can_be_joined() {
+    let mut server = server().await;
+    let status = create(
+        server
+            .mock("GET", "/v1/jobs/a")
+            .with_status(200)
+            .with_body(r#"{"job_id":"a","status":"processing"}"#),
+    )
+    .await;
+    let file = create(server.mock("GET", "/v1/files/b").with_status(200).with_body(
+        r#"{"id":"b","filename":"a.png","mime_type":"image/png","size_bytes":4,"created_at":"2026-01-01T00:00:00Z","expires_at":null}"#,
+    ))
+    .await;
+    let c = Client::builder()
+        .api_key(common::KEY)
+        .base_url(server.url())
+        .build()
+        .unwrap();
+    let (job, f) = tokio::join!(c.queue().status("a"), c.files().get("b"));
+    assert_eq!(job.unwrap().job_id, "a");
+    assert_eq!(f.unwrap().id, "b");
+    assert_mock(&status).await;
+    assert_mock(&file).await;
+}

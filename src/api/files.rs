@@ -30,8 +30,7 @@ impl<'a> Files<'a> {
     /// [`Error::Io`] for a file that cannot be read; [`Error::Api`] with code
     /// `FILES_UPLOAD_ERROR`; [`Error::Decode`] for an answer that is not a file reference.
     #[maybe_async]
-    pub async fn upload(
-        &self,
+    pub async fn upload(self,
         file: impl Into<FileInput>,
         ttl: Option<FileTtl>,
     ) -> Result<FileRef, Error> {
@@ -59,7 +58,7 @@ impl<'a> Files<'a> {
     ///
     /// [`Error::Api`] with code `FILES_GET_ERROR` (404 for an unknown id); [`Error::Decode`].
     #[maybe_async]
-    pub async fn get(&self, file_id: &str) -> Result<FileRef, Error> {
+    pub async fn get(self, file_id: &str) -> Result<FileRef, Error> {
         let operation = Operation::FilesGet;
         let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));
         let body = self.client.call_json(Call::get(operation, path)).await?;
@@ -72,7 +71,7 @@ impl<'a> Files<'a> {
     ///
     /// [`Error::Api`] with code `FILES_DELETE_ERROR` (404 for an unknown id).
     #[maybe_async]
-    pub async fn delete(&self, file_id: &str) -> Result<(), Error> {
+    pub async fn delete(self, file_id: &str) -> Result<(), Error> {
         let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));
         self.client
             .call_json(Call::new(

@@ -26,7 +26,7 @@ impl<'a> Process<'a> {
     }
 
     #[maybe_async]
-    async fn send(&self, model: &Model, input: Input) -> Result<transport::Response, Error> {
+    async fn send(self, model: &Model, input: Input) -> Result<transport::Response, Error> {
         let operation = Operation::Process;
         if model.kind() != ModelKind::Image {
             return Err(Error::invalid_input(
@@ -62,7 +62,7 @@ impl<'a> Process<'a> {
     /// URL that cannot be fetched; [`Error::Api`] with code `PROCESSING_ERROR` and the status
     /// for a server error; [`Error::Transport`] when no answer arrived.
     #[maybe_async]
-    pub async fn image(&self, model: &Model, input: impl Into<Input>) -> Result<Vec<u8>, Error> {
+    pub async fn image(self, model: &Model, input: impl Into<Input>) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         self.image_to_writer(model, input, &mut out).await?;
         Ok(out)
@@ -75,7 +75,7 @@ impl<'a> Process<'a> {
     /// As [`image`](Self::image), plus [`Error::Io`] when the writer fails.
     #[maybe_async]
     pub async fn image_to_writer<W: Sink + ?Sized>(
-        &self,
+        self,
         model: &Model,
         input: impl Into<Input>,
         writer: &mut W,
@@ -91,8 +91,7 @@ impl<'a> Process<'a> {
     ///
     /// As [`image`](Self::image), plus [`Error::Io`] when the file cannot be written.
     #[maybe_async]
-    pub async fn image_to_path(
-        &self,
+    pub async fn image_to_path(self,
         model: &Model,
         input: impl Into<Input>,
         path: impl AsRef<Path>,

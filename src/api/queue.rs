@@ -37,7 +37,7 @@ impl<'a> Queue<'a> {
     /// `INPUT_FETCH_ERROR` for an input URL that cannot be fetched; [`Error::Api`] with code
     /// `QUEUE_SUBMIT_ERROR`; [`Error::Decode`] for an answer without `job_id` or `status`.
     #[maybe_async]
-    pub async fn submit(&self, model: &Model, input: impl Into<Input>) -> Result<JobStatus, Error> {
+    pub async fn submit(self, model: &Model, input: impl Into<Input>) -> Result<JobStatus, Error> {
         let operation = Operation::QueueSubmit;
         if model.kind() != ModelKind::Video {
             return Err(Error::invalid_input(
@@ -74,13 +74,13 @@ impl<'a> Queue<'a> {
     /// [`Error::Api`] with code `QUEUE_STATUS_ERROR` (404 for an unknown job);
     /// [`Error::Decode`] for an answer without `job_id` or `status`.
     #[maybe_async]
-    pub async fn status(&self, job_id: &str) -> Result<JobStatus, Error> {
+    pub async fn status(self, job_id: &str) -> Result<JobStatus, Error> {
         self.status_by(job_id, None).await
     }
 
     /// [`status`](Self::status), answered (or failed) by `deadline` at the latest.
     #[maybe_async]
-    async fn status_by(&self, job_id: &str, deadline: Option<Instant>) -> Result<JobStatus, Error> {
+    async fn status_by(self, job_id: &str, deadline: Option<Instant>) -> Result<JobStatus, Error> {
         let operation = Operation::QueueStatus;
         let path = format!("/v1/jobs/{}", http::segment(non_empty(job_id)?));
         let body = self
@@ -91,7 +91,7 @@ impl<'a> Queue<'a> {
     }
 
     #[maybe_async]
-    async fn content(&self, job_id: &str) -> Result<transport::Response, Error> {
+    async fn content(self, job_id: &str) -> Result<transport::Response, Error> {
         let path = format!("/v1/jobs/{}/content", http::segment(non_empty(job_id)?));
         self.client
             .execute(Call::get(Operation::QueueResult, path).media_answer())
@@ -106,7 +106,7 @@ impl<'a> Queue<'a> {
     /// [`Error::Api`] with code `QUEUE_RESULT_ERROR`; [`Error::Transport`] when the download
     /// breaks off.
     #[maybe_async]
-    pub async fn result(&self, job_id: &str) -> Result<Vec<u8>, Error> {
+    pub async fn result(self, job_id: &str) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         self.result_to_writer(job_id, &mut out).await?;
         Ok(out)
@@ -119,7 +119,7 @@ impl<'a> Queue<'a> {
     /// As [`result`](Self::result), plus [`Error::Io`] when the writer fails.
     #[maybe_async]
     pub async fn result_to_writer<W: Sink + ?Sized>(
-        &self,
+        self,
         job_id: &str,
         writer: &mut W,
     ) -> Result<u64, Error> {
@@ -134,7 +134,7 @@ impl<'a> Queue<'a> {
     ///
     /// As [`result`](Self::result), plus [`Error::Io`] when the file cannot be written.
     #[maybe_async]
-    pub async fn result_to_path(&self, job_id: &str, path: impl AsRef<Path>) -> Result<u64, Error> {
+    pub async fn result_to_path(self, job_id: &str, path: impl AsRef<Path>) -> Result<u64, Error> {
         let response = self.content(job_id).await?;
         response
             .copy_to_path(Operation::QueueResult, path.as_ref())
@@ -149,7 +149,7 @@ impl<'a> Queue<'a> {
     /// (the job goes on on the server); [`Error::Cancelled`]; any error of
     /// [`status`](Self::status) that survived the retry policy.
     #[maybe_async]
-    pub async fn wait(&self, job_id: &str, options: WaitOptions) -> Result<CompletedJob, Error> {
+    pub async fn wait(self, job_id: &str, options: WaitOptions) -> Result<CompletedJob, Error> {
         self.wait_from(job_id, options, Instant::now(), "pending".into())
             .await
     }
@@ -161,8 +161,7 @@ impl<'a> Queue<'a> {
     ///
     /// Those of [`submit`](Self::submit) and [`wait`](Self::wait).
     #[maybe_async]
-    pub async fn submit_and_wait(
-        &self,
+    pub async fn submit_and_wait(self,
         model: &Model,
         input: impl Into<Input>,
         mut options: WaitOptions,
@@ -187,8 +186,7 @@ impl<'a> Queue<'a> {
     }
 
     #[maybe_async]
-    async fn wait_from(
-        &self,
+    async fn wait_from(self,
         job_id: &str,
         mut options: WaitOptions,
         started: Instant,

@@ -33,7 +33,7 @@ impl<'a> Tokens<'a> {
     /// - [`Error::Decode`] for a 2xx answer without `apiKey` or `expiresAt`, or not JSON;
     /// - [`Error::Transport`] when no answer arrived (timeout, connection refused, …).
     #[maybe_async]
-    pub async fn create(&self, options: &CreateTokenOptions) -> Result<ClientToken, Error> {
+    pub async fn create(self, options: &CreateTokenOptions) -> Result<ClientToken, Error> {
         options.validate()?;
         let body = self
             .client
@@ -58,7 +58,7 @@ impl<'a> Tokens<'a> {
     #[cfg(feature = "jwt")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
     #[maybe_async]
-    pub async fn verify(&self, token: &str) -> Result<crate::jwt::VerifiedClientToken, Error> {
+    pub async fn verify(self, token: &str) -> Result<crate::jwt::VerifiedClientToken, Error> {
         self.client.jwks_verifier()?.verify(token).await
     }
 }
