@@ -11,7 +11,7 @@ use decart::{Client, CreateTokenOptions};
 
 fn main() {
     if let Err(err) = run() {
-        eprintln!("error [{}]: {err}", err.code());
+        eprintln!("error [{}]: {}", err.code(), err.report());
         std::process::exit(1);
     }
 }

@@ -8,7 +8,7 @@ use decart::{ImageEditInput, models};
 
 fn main() {
     if let Err(err) = run() {
-        eprintln!("error [{}]: {err}", err.code());
+        eprintln!("error [{}]: {}", err.code(), err.report());
         std::process::exit(1);
     }
 }

@@ -9,7 +9,7 @@ use decart::{ImageEditInput, models};
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     if let Err(err) = run().await {
-        eprintln!("error [{}]: {err}", err.code());
+        eprintln!("error [{}]: {}", err.code(), err.report());
         std::process::exit(1);
     }
 }

@@ -8,7 +8,7 @@ use decart::FileTtl;
 
 fn main() {
     if let Err(err) = run() {
-        eprintln!("error [{}]: {err}", err.code());
+        eprintln!("error [{}]: {}", err.code(), err.report());
         std::process::exit(1);
     }
 }
@@ -22,8 +22,11 @@ fn run() -> Result<(), decart::Error> {
         .files()
         .upload(std::path::Path::new(&path), Some(FileTtl::Seconds(3600)))?;
     println!(
-        "uploaded {} ({} bytes, {}), expires {:?}",
-        file.id, file.size_bytes, file.mime_type, file.expires_at
+        "uploaded {} ({} bytes, {}), expires {}",
+        file.id,
+        file.size_bytes,
+        file.mime_type,
+        file.expires_at.as_deref().unwrap_or("never")
     );
     let again = client.files().get(&file.id)?;
     println!("fetched reference: {}", again.id);

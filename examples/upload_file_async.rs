@@ -9,7 +9,7 @@ use decart::nonblocking::Client;
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     if let Err(err) = run().await {
-        eprintln!("error [{}]: {err}", err.code());
+        eprintln!("error [{}]: {}", err.code(), err.report());
         std::process::exit(1);
     }
 }
@@ -24,8 +24,11 @@ async fn run() -> Result<(), decart::Error> {
         .upload(std::path::Path::new(&path), Some(FileTtl::Seconds(3600)))
         .await?;
     println!(
-        "uploaded {} ({} bytes, {}), expires {:?}",
-        file.id, file.size_bytes, file.mime_type, file.expires_at
+        "uploaded {} ({} bytes, {}), expires {}",
+        file.id,
+        file.size_bytes,
+        file.mime_type,
+        file.expires_at.as_deref().unwrap_or("never")
     );
     let again = client.files().get(&file.id).await?;
     println!("fetched reference: {}", again.id);

@@ -10,7 +10,7 @@ use decart::{VideoEditInput, WaitOptions, models};
 
 fn main() {
     if let Err(err) = run() {
-        eprintln!("error [{}]: {err}", err.code());
+        eprintln!("error [{}]: {}", err.code(), err.report());
         std::process::exit(1);
     }
 }

@@ -115,3 +115,15 @@ pub use blocking::{Client, ClientBuilder};
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// Every Rust block of the README compiles (and runs unless `no_run`) as a doctest. They use
+// every flavour and the emulator, so they are checked when all of them are on.
+#[cfg(all(
+    doctest,
+    feature = "blocking",
+    feature = "async",
+    feature = "jwt",
+    feature = "emulator"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

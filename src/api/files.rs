@@ -30,7 +30,8 @@ impl<'a> Files<'a> {
     /// [`Error::Io`] for a file that cannot be read; [`Error::Api`] with code
     /// `FILES_UPLOAD_ERROR`; [`Error::Decode`] for an answer that is not a file reference.
     #[maybe_async]
-    pub async fn upload(self,
+    pub async fn upload(
+        self,
         file: impl Into<FileInput>,
         ttl: Option<FileTtl>,
     ) -> Result<FileRef, Error> {

@@ -91,7 +91,8 @@ impl<'a> Process<'a> {
     ///
     /// As [`image`](Self::image), plus [`Error::Io`] when the file cannot be written.
     #[maybe_async]
-    pub async fn image_to_path(self,
+    pub async fn image_to_path(
+        self,
         model: &Model,
         input: impl Into<Input>,
         path: impl AsRef<Path>,

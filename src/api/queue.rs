@@ -161,7 +161,8 @@ impl<'a> Queue<'a> {
     ///
     /// Those of [`submit`](Self::submit) and [`wait`](Self::wait).
     #[maybe_async]
-    pub async fn submit_and_wait(self,
+    pub async fn submit_and_wait(
+        self,
         model: &Model,
         input: impl Into<Input>,
         mut options: WaitOptions,
@@ -186,7 +187,8 @@ impl<'a> Queue<'a> {
     }
 
     #[maybe_async]
-    async fn wait_from(self,
+    async fn wait_from(
+        self,
         job_id: &str,
         mut options: WaitOptions,
         started: Instant,
