@@ -22,6 +22,14 @@ use maybe_async::must_be_sync as maybe_async;
 
 use crate::http::blocking as transport;
 
+/// Picks this flavour's text of a doc example written for both (the files of `src/api` are
+/// compiled once per flavour, their doc comments too).
+macro_rules! flavoured {
+    ($blocking:expr, $async:expr $(,)?) => {
+        $blocking
+    };
+}
+
 // The files of src/api are compiled once per flavour, on purpose.
 #[allow(clippy::duplicate_mod)]
 #[path = "api/client.rs"]

@@ -29,6 +29,29 @@ impl<'a> Files<'a> {
     /// [`Error::InvalidInput`] for a TTL outside 60–2 592 000 seconds (nothing is sent);
     /// [`Error::Io`] for a file that cannot be read; [`Error::Api`] with code
     /// `FILES_UPLOAD_ERROR`; [`Error::Decode`] for an answer that is not a file reference.
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+use decart::FileTtl;
+let file = client.files().upload(std::path::Path::new("photo.png"), Some(FileTtl::Seconds(3600)))?;
+println!("{} ({} bytes)", file.id, file.size_bytes);
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+use decart::FileTtl;
+let file = client.files().upload(std::path::Path::new("photo.png"), Some(FileTtl::Seconds(3600))).await?;
+println!("{} ({} bytes)", file.id, file.size_bytes);
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn upload(
         self,
@@ -58,6 +81,25 @@ impl<'a> Files<'a> {
     /// # Errors
     ///
     /// [`Error::Api`] with code `FILES_GET_ERROR` (404 for an unknown id); [`Error::Decode`].
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+let file = client.files().get("file_123")?;
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+let file = client.files().get("file_123").await?;
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn get(self, file_id: &str) -> Result<FileRef, Error> {
         let operation = Operation::FilesGet;
@@ -71,6 +113,25 @@ impl<'a> Files<'a> {
     /// # Errors
     ///
     /// [`Error::Api`] with code `FILES_DELETE_ERROR` (404 for an unknown id).
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+client.files().delete("file_123")?;
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+client.files().delete("file_123").await?;
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn delete(self, file_id: &str) -> Result<(), Error> {
         let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));

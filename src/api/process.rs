@@ -90,6 +90,31 @@ impl<'a> Process<'a> {
     /// # Errors
     ///
     /// As [`image`](Self::image), plus [`Error::Io`] when the file cannot be written.
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+use decart::{ImageEditInput, models};
+let model = models::image("lucy-image-2")?;
+let input = ImageEditInput::new("make it a watercolor", std::path::Path::new("in.png"));
+let bytes = client.process().image_to_path(&model, input, "out.png")?;
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+use decart::{ImageEditInput, models};
+let model = models::image("lucy-image-2")?;
+let input = ImageEditInput::new("make it a watercolor", std::path::Path::new("in.png"));
+let bytes = client.process().image_to_path(&model, input, "out.png").await?;
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn image_to_path(
         self,

@@ -36,6 +36,33 @@ impl<'a> Queue<'a> {
     /// not a video model (nothing is sent); [`Error::Io`] for an unreadable input file; an
     /// `INPUT_FETCH_ERROR` for an input URL that cannot be fetched; [`Error::Api`] with code
     /// `QUEUE_SUBMIT_ERROR`; [`Error::Decode`] for an answer without `job_id` or `status`.
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+use decart::{VideoEditInput, models};
+let model = models::video("lucy-2.1")?;
+let input = VideoEditInput::new("make it snow", std::path::Path::new("in.mp4"));
+let job = client.queue().submit(&model, input)?;
+println!("submitted {}", job.job_id);
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+use decart::{VideoEditInput, models};
+let model = models::video("lucy-2.1")?;
+let input = VideoEditInput::new("make it snow", std::path::Path::new("in.mp4"));
+let job = client.queue().submit(&model, input).await?;
+println!("submitted {}", job.job_id);
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn submit(self, model: &Model, input: impl Into<Input>) -> Result<JobStatus, Error> {
         let operation = Operation::QueueSubmit;
@@ -73,6 +100,27 @@ impl<'a> Queue<'a> {
     ///
     /// [`Error::Api`] with code `QUEUE_STATUS_ERROR` (404 for an unknown job);
     /// [`Error::Decode`] for an answer without `job_id` or `status`.
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+let job = client.queue().status("job_123")?;
+println!("{} is {}", job.job_id, job.state);
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+let job = client.queue().status("job_123").await?;
+println!("{} is {}", job.job_id, job.state);
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn status(self, job_id: &str) -> Result<JobStatus, Error> {
         self.status_by(job_id, None).await
@@ -133,6 +181,25 @@ impl<'a> Queue<'a> {
     /// # Errors
     ///
     /// As [`result`](Self::result), plus [`Error::Io`] when the file cannot be written.
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+let bytes = client.queue().result_to_path("job_123", "out.mp4")?;
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+let bytes = client.queue().result_to_path("job_123", "out.mp4").await?;
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn result_to_path(self, job_id: &str, path: impl AsRef<Path>) -> Result<u64, Error> {
         let response = self.content(job_id).await?;
@@ -148,6 +215,33 @@ impl<'a> Queue<'a> {
     /// [`Error::JobFailed`] with the server's reason; [`Error::JobTimeout`] past the deadline
     /// (the job goes on on the server); [`Error::Cancelled`]; any error of
     /// [`status`](Self::status) that survived the retry policy.
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+use std::time::Duration;
+use decart::WaitOptions;
+let options = WaitOptions::new().deadline(Some(Duration::from_secs(600)));
+let done = client.queue().wait("job_123", options)?;
+client.queue().result_to_path(&done.job_id, "out.mp4")?;
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+use std::time::Duration;
+use decart::WaitOptions;
+let options = WaitOptions::new().deadline(Some(Duration::from_secs(600)));
+let done = client.queue().wait("job_123", options).await?;
+client.queue().result_to_path(&done.job_id, "out.mp4").await?;
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn wait(self, job_id: &str, options: WaitOptions) -> Result<CompletedJob, Error> {
         self.wait_from(job_id, options, Instant::now(), "pending".into())
@@ -160,6 +254,33 @@ impl<'a> Queue<'a> {
     /// # Errors
     ///
     /// Those of [`submit`](Self::submit) and [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+use decart::{VideoEditInput, WaitOptions, models};
+let model = models::video("lucy-2.1")?;
+let input = VideoEditInput::new("make it snow", std::path::Path::new("in.mp4"));
+let options = WaitOptions::new().on_status(|s| eprintln!("{}: {}", s.job_id, s.state));
+let done = client.queue().submit_and_wait(&model, input, options)?;
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+use decart::{VideoEditInput, WaitOptions, models};
+let model = models::video("lucy-2.1")?;
+let input = VideoEditInput::new("make it snow", std::path::Path::new("in.mp4"));
+let options = WaitOptions::new().on_status(|s| eprintln!("{}: {}", s.job_id, s.state));
+let done = client.queue().submit_and_wait(&model, input, options).await?;
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn submit_and_wait(
         self,

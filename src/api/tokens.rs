@@ -32,6 +32,33 @@ impl<'a> Tokens<'a> {
     ///   403 when a client key tries to mint a token;
     /// - [`Error::Decode`] for a 2xx answer without `apiKey` or `expiresAt`, or not JSON;
     /// - [`Error::Transport`] when no answer arrived (timeout, connection refused, …).
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+use decart::CreateTokenOptions;
+let options = CreateTokenOptions::new().expires_in(600).allowed_models(["lucy-2.1"]);
+let token = client.tokens().create(&options)?;
+// Hand the key (and the JWT) to the browser; `Debug` and `Display` redact them.
+let for_the_browser = token.api_key.expose();
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+use decart::CreateTokenOptions;
+let options = CreateTokenOptions::new().expires_in(600).allowed_models(["lucy-2.1"]);
+let token = client.tokens().create(&options).await?;
+// Hand the key (and the JWT) to the browser; `Debug` and `Display` redact them.
+let for_the_browser = token.api_key.expose();
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn create(self, options: &CreateTokenOptions) -> Result<ClientToken, Error> {
         options.validate()?;
@@ -57,6 +84,29 @@ impl<'a> Tokens<'a> {
     /// bad signature, expired, wrong issuer or audience, missing claim, JWKS unreachable).
     #[cfg(feature = "jwt")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+    ///
+    /// # Examples
+    ///
+    #[doc = flavoured!(
+        r#"```no_run
+# fn main() -> Result<(), decart::Error> {
+let client = decart::blocking::Client::from_env()?;
+# let bearer = "";
+let claims = client.tokens().verify(bearer)?;
+if !claims.allows_model("lucy-2.1") { /* refuse */ }
+# Ok(())
+# }
+```"#,
+        r#"```no_run
+# async fn run() -> Result<(), decart::Error> {
+let client = decart::nonblocking::Client::from_env()?;
+# let bearer = "";
+let claims = client.tokens().verify(bearer).await?;
+if !claims.allows_model("lucy-2.1") { /* refuse */ }
+# Ok(())
+# }
+```"#
+    )]
     #[maybe_async]
     pub async fn verify(self, token: &str) -> Result<crate::jwt::VerifiedClientToken, Error> {
         self.client.jwks_verifier()?.verify(token).await
