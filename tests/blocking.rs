@@ -5,7 +5,7 @@ use maybe_async::must_be_sync as maybe_async;
 
 pub use decart::blocking::Client;
 #[cfg(feature = "jwt")]
-pub use decart::blocking::JwksVerifier;
+pub use decart::blocking::{JwksVerifier, JwksVerifierBuilder};
 
 #[macro_use]
 mod common;

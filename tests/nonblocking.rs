@@ -5,7 +5,7 @@ use maybe_async::must_be_async as maybe_async;
 
 pub use decart::nonblocking::Client;
 #[cfg(feature = "jwt")]
-pub use decart::nonblocking::JwksVerifier;
+pub use decart::nonblocking::{JwksVerifier, JwksVerifierBuilder};
 
 #[macro_use]
 mod common;

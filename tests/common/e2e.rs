@@ -12,7 +12,7 @@ use decart::{
 };
 
 use super::common::{FakeClock, fast_retries};
-use super::{Client, JwksVerifier, maybe_async};
+use super::{Client, JwksVerifier, JwksVerifierBuilder, maybe_async};
 
 fn emulator() -> Emulator {
     Emulator::builder()
@@ -35,6 +35,15 @@ fn client(emu: &Emulator) -> Client {
         .request_timeout(Duration::from_secs(5))
         .build()
         .unwrap()
+}
+
+/// A verifier of the emulator's tokens, to finish building.
+fn verifier_of(emu: &Emulator) -> JwksVerifierBuilder {
+    JwksVerifier::builder().jwks_url(emu.jwks_url()).options(
+        VerifyOptions::new()
+            .issuer(emu.issuer())
+            .audience(emu.audience()),
+    )
 }
 
 fn fast_wait() -> WaitOptions {
@@ -88,16 +97,7 @@ pub async fn rotated_key_is_picked_up() {
     let c = client(&emu);
     let mut cache = CacheConfig::default();
     cache.unknown_kid_cooldown = Duration::ZERO;
-    let verifier = JwksVerifier::builder()
-        .jwks_url(emu.jwks_url())
-        .options(
-            VerifyOptions::new()
-                .issuer(emu.issuer())
-                .audience(emu.audience()),
-        )
-        .cache_config(cache)
-        .build()
-        .unwrap();
+    let verifier = verifier_of(&emu).cache_config(cache).build().unwrap();
     let first = c.tokens().create(&CreateTokenOptions::new()).await.unwrap();
     let ok = verifier.verify(first.token.unwrap().expose()).await;
     assert!(ok.is_ok());
@@ -119,13 +119,7 @@ pub async fn a_dropped_key_is_refused_after_the_cache_expires() {
     let c = client(&emu);
     let clock = FakeClock::new();
     let now = clock.clone();
-    let verifier = JwksVerifier::builder()
-        .jwks_url(emu.jwks_url())
-        .options(
-            VerifyOptions::new()
-                .issuer(emu.issuer())
-                .audience(emu.audience()),
-        )
+    let verifier = verifier_of(&emu)
         .cache_clock(move || now.now())
         .build()
         .unwrap();
