@@ -15,7 +15,7 @@ use super::multipart::{self, Multipart, MultipartError, PartHead};
 use super::results::{DerivedResult, Digest, Hasher, IMAGE_MAGIC, VIDEO_MAGIC};
 use super::tokens::{self, Identity, KeyRing};
 use super::util::{hex, lock, random_bytes, random_id, rfc3339};
-use crate::models::{InputSchema, ModelKind};
+use crate::{InputSchema, ModelKind};
 
 /// A JSON request body, at most.
 pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;

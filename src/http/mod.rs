@@ -57,6 +57,7 @@ pub(crate) enum Method {
 }
 
 impl Method {
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
@@ -295,7 +296,8 @@ pub(crate) fn redirected(requested: &str, answered: &url::Url) -> Option<Transpo
     })
 }
 
-/// The error of a transfer that made no progress for `idle`.
+/// The error of a transfer that made no progress for `idle` (ureq reports its own).
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
 pub(crate) fn stalled(idle: Duration) -> TransportError {
     TransportError::new(
         TransportErrorKind::Timeout,
@@ -389,7 +391,9 @@ impl LenCheck {
     }
 }
 
-/// A reader whose bytes are checked against its announced length.
+/// A reader whose bytes are checked against its announced length (the blocking transport's;
+/// the async one checks its chunks with [`LenCheck`] directly).
+#[cfg_attr(not(feature = "blocking"), allow(dead_code))]
 pub(crate) struct Checked<R> {
     pub(crate) inner: R,
     pub(crate) check: LenCheck,

@@ -71,9 +71,15 @@ pub use realtime::{decode_subscribe_token, encode_subscribe_token};
 pub use registry::{image, list, list_all, realtime, resolve_alias, video};
 pub use tokens::{MAX_ALLOWED_MODELS, MAX_ALLOWED_ORIGINS, MAX_EXPIRES_IN};
 
-// The types, for the crate's own code (their public path is the crate root).
+// The types, for the crate's own code (their public path is the crate root); which of them a
+// build uses depends on its features.
+#[allow(unused_imports)]
 pub(crate) use file::{FileInput, FileSource};
+#[allow(unused_imports)]
 pub(crate) use files::{FileRef, FileTtl};
+#[allow(unused_imports)]
 pub(crate) use inputs::{CustomInput, Field, FieldValue, Input};
+#[allow(unused_imports)]
 pub(crate) use jobs::{CancelHandle, CompletedJob, JobState, JobStatus, WaitOptions};
-pub(crate) use registry::{InputSchema, Model, ModelKind};
+#[allow(unused_imports)]
+pub(crate) use registry::{Model, ModelKind};
