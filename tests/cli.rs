@@ -1294,3 +1294,191 @@ fn demo_live_needs_a_key() {
     let run = decart_bare(&["demo", "--live"]);
     run.fails(1, "INVALID_API_KEY");
 }
+
+// ---------------------------------------------------------------------------------------
+// Unix conventions: a closed stdout, wrapped help, completions, -v/-q
+
+/// Runs `decart ARGS` with its stdout closed before it writes anything; returns the exit code
+/// and stderr.
+fn with_stdout_closed(emu: Option<&Emulator>, args: &[&str]) -> (i32, String) {
+    let mut child = command(emu, args).spawn().expect("spawn decart");
+    drop(child.stdout.take());
+    let run = finish(child);
+    (run.code, run.stderr)
+}
+
+#[track_caller]
+fn assert_quiet_end(args: &[&str], (code, stderr): (i32, String)) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{args:?}: {stderr}"
+    );
+    assert_ne!(code, 101, "{args:?}: a panic: {stderr}");
+    assert_eq!(code, 0, "{args:?}: {stderr}");
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let emu = emu();
+    let token = mint(&emu, &[])["token"].as_str().unwrap().to_owned();
+    let dir = TempDir::new();
+    let upload = dir.write("up.png", PNG);
+    let file_id = decart(&emu, &["--json", "files", "upload", &upload])
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["models", "--all"],
+        vec!["--json", "models"],
+        vec!["--help"],
+        vec!["tokens", "--help"],
+        vec!["--version"],
+        vec!["completions", "zsh"],
+        vec!["tokens", "decode", &token],
+        vec!["--json", "tokens", "decode", &token],
+        vec!["tokens", "create"],
+        vec!["files", "get", &file_id],
+        vec!["--json", "files", "get", &file_id],
+    ];
+    for args in &commands {
+        for _ in 0..3 {
+            assert_quiet_end(args, with_stdout_closed(Some(&emu), args));
+        }
+    }
+    // The reader goes away after the first line of a longer run.
+    let mut child = command(None, &["demo"]).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    assert!(first.starts_with("decart demo"), "{first}");
+    let run = finish(child);
+    assert_quiet_end(&["demo"], (run.code, run.stderr));
+}
+
+#[test]
+fn a_failing_stdout_is_an_error_not_a_panic() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no /dev/full on this system
+    };
+    let run = finish(
+        command(None, &["models"])
+            .stdout(Stdio::from(full))
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("error [IO_ERROR]: cannot write to stdout"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("panicked"), "{run:?}");
+}
+
+/// The words of a text, in order.
+fn words(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
+#[test]
+fn help_is_wrapped_at_word_boundaries() {
+    for args in [
+        &["--help"][..],
+        &["tokens", "verify", "--help"],
+        &["video", "--help"],
+        &["files", "upload", "--help"],
+    ] {
+        let wide = finish(command(None, args).env("COLUMNS", "100").spawn().unwrap());
+        let wide = wide.ok().stdout.clone();
+        for columns in [50usize, 60, 80] {
+            let run = finish(
+                command(None, args)
+                    .env("COLUMNS", columns.to_string())
+                    .spawn()
+                    .unwrap(),
+            );
+            let text = run.ok().stdout.clone();
+            for line in text.lines() {
+                // Only a word longer than the room left (a URL) may stick out, alone; clap
+                // never wraps the usage line.
+                assert!(
+                    line.chars().count() <= columns
+                        || words(line).len() == 1
+                        || line.starts_with("Usage: "),
+                    "{args:?} at {columns} columns: {line:?}"
+                );
+            }
+            // Wrapped only between words: the same words in the same order as at 100 columns.
+            assert_eq!(words(&text), words(&wide), "{args:?} at {columns} columns");
+            assert!(text.lines().count() > wide.lines().count() || columns == 100);
+        }
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_decart()"),
+        ("zsh", "#compdef decart"),
+        ("fish", "complete -c decart"),
+        ("elvish", "edit:completion:arg-completer[decart]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let run = decart_bare(&["completions", shell]);
+        let script = &run.ok().stdout;
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["tokens", "verify", "jwks-url", "completions", "quiet"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+        assert!(run.stderr.is_empty());
+    }
+    decart_bare(&["completions", "tcsh"]).usage_error();
+    decart_bare(&["completions"]).usage_error();
+}
+
+#[test]
+fn verbosity_flags_show_or_hide_what_the_sdk_logs() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.png", PNG);
+    let out = s(&dir.path("out.png"));
+    // A deprecated model: a warning by default, nothing with -q.
+    let args = ["image", "lucy-pro-i2i", "-p", "x", "-i", &input, "-o", &out];
+    let run = decart(&emu, &args);
+    assert_eq!(
+        run.ok().stderr,
+        "warning: Model \"lucy-pro-i2i\" is deprecated. Use \"lucy-image-2\" instead.\n"
+    );
+    let mut quiet = vec!["-q"];
+    quiet.extend_from_slice(&args);
+    assert!(decart(&emu, &quiet).ok().stderr.is_empty());
+
+    // A retried call: silent by default, its retry logged with -v.
+    emu.inject(
+        Fault::status(503)
+            .retry_after(0)
+            .on("POST", "/v1/client/tokens"),
+    );
+    let run = decart(&emu, &["tokens", "create"]);
+    assert!(run.ok().stderr.is_empty(), "{run:?}");
+    emu.inject(
+        Fault::status(503)
+            .retry_after(0)
+            .on("POST", "/v1/client/tokens"),
+    );
+    let run = decart(&emu, &["-v", "tokens", "create"]);
+    let logged: Vec<&str> = run.ok().stderr.lines().collect();
+    assert_eq!(logged.len(), 1, "{run:?}");
+    assert!(
+        logged[0].starts_with("[debug decart") && logged[0].contains("retrying"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains(emu.api_key()), "never the key");
+    // -vv adds the HTTP stack's records; still never the key.
+    let run = decart(&emu, &["-vv", "tokens", "create"]);
+    assert!(run.ok().stderr.lines().count() > 1, "{run:?}");
+    assert!(!run.stderr.contains(emu.api_key()), "never the key");
+    decart(&emu, &["-q", "-v", "models"]).usage_error();
+}

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use crate::fail::EXIT_CODES_HELP;
+use crate::exit::EXIT_CODES_HELP;
 
 /// The Decart API from the shell: client tokens, offline JWT verification, image edits, video
 /// jobs, files, and a local emulator of the whole API.
@@ -54,6 +54,15 @@ pub struct Global {
     /// on stderr)
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Log more on stderr: -v the SDK's details (retries, …), -vv also HTTP connections, -vvv
+    /// everything (never a secret)
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print nothing on stderr but the error line: no progress, no warnings
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 }
 
 impl std::fmt::Debug for Global {
@@ -62,6 +71,8 @@ impl std::fmt::Debug for Global {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("base_url", &self.base_url)
             .field("json", &self.json)
+            .field("verbose", &self.verbose)
+            .field("quiet", &self.quiet)
             .finish()
     }
 }
@@ -88,6 +99,8 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// A tour of the SDK against an in-process emulator (or the real API with --live)
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
 }
 
 /// `decart tokens …`
@@ -344,6 +357,14 @@ pub struct DemoArgs {
     /// directory, removed at the end]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `decart completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `--metadata`: a JSON object.

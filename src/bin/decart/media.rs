@@ -26,12 +26,8 @@ const UPLOAD_PROGRESS_MIN: u64 = 16 * 1024 * 1024;
 /// Looks a model up; for a name of another kind, says which command takes it.
 pub fn lookup(kind: ModelKind, name: &str) -> Result<Model, Failure> {
     match Model::lookup(kind, name) {
-        Ok(model) => {
-            if let decart::models::ModelStatus::Deprecated { replacement } = model.status() {
-                eprintln!("warning: model {name:?} is deprecated; use {replacement:?} instead");
-            }
-            Ok(model)
-        }
+        // A deprecated model: the SDK logs a warning, shown unless -q.
+        Ok(model) => Ok(model),
         Err(e) => {
             let mut failure = Failure::from(e);
             let other = [ModelKind::Video, ModelKind::Image, ModelKind::Realtime]
@@ -142,7 +138,7 @@ pub fn image(global: &Global, a: ImageArgs) -> Result<(), Failure> {
             "output": a.output.display().to_string(),
             "bytes": bytes,
             "elapsed_ms": output::millis(elapsed),
-        }));
+        }))?;
     } else {
         Report::new()
             .row("model", model.name())
@@ -151,7 +147,7 @@ pub fn image(global: &Global, a: ImageArgs) -> Result<(), Failure> {
                 format!("{} ({})", a.output.display(), output::size(bytes)),
             )
             .row("elapsed", output::duration(elapsed))
-            .print();
+            .print()?;
     }
     Ok(())
 }
@@ -222,9 +218,9 @@ pub fn video(global: &Global, a: VideoArgs) -> Result<(), Failure> {
     if a.no_wait {
         let status = client.queue().submit(&model, input)?;
         if global.json {
-            output::json(&status.raw);
+            output::json(&status.raw)?;
         } else {
-            println!("{}", status.job_id);
+            output::line(&status.job_id)?;
         }
         return Ok(());
     }
@@ -276,7 +272,7 @@ pub fn video(global: &Global, a: VideoArgs) -> Result<(), Failure> {
             "elapsed_ms": output::millis(elapsed),
             "output": out.display().to_string(),
             "bytes": bytes,
-        }));
+        }))?;
     } else {
         Report::new()
             .row("job_id", &job.job_id)
@@ -295,7 +291,7 @@ pub fn video(global: &Global, a: VideoArgs) -> Result<(), Failure> {
                 format!("{} ({})", out.display(), output::size(bytes)),
             )
             .row("elapsed", output::duration(elapsed))
-            .print();
+            .print()?;
     }
     Ok(())
 }
@@ -305,13 +301,13 @@ pub fn job_status(global: &Global, a: JobStatusArgs) -> Result<(), Failure> {
     let client = crate::client(global)?;
     let status = client.queue().status(&a.id)?;
     if global.json {
-        output::json(&status.raw);
+        output::json(&status.raw)?;
     } else {
         Report::new()
             .row("job_id", &status.job_id)
             .row("status", status.state.as_str())
             .opt("reason", status.reason.as_deref())
-            .print();
+            .print()?;
     }
     Ok(())
 }
@@ -329,7 +325,7 @@ pub fn job_result(global: &Global, a: JobResultArgs) -> Result<(), Failure> {
             "output": a.output.display().to_string(),
             "bytes": bytes,
             "elapsed_ms": output::millis(elapsed),
-        }));
+        }))?;
     } else {
         Report::new()
             .row("job_id", &a.id)
@@ -338,18 +334,17 @@ pub fn job_result(global: &Global, a: JobResultArgs) -> Result<(), Failure> {
                 format!("{} ({})", a.output.display(), output::size(bytes)),
             )
             .row("elapsed", output::duration(elapsed))
-            .print();
+            .print()?;
     }
     Ok(())
 }
 
 /// Prints a file reference.
-pub fn print_file(global: &Global, file: &FileRef) {
+pub fn print_file(global: &Global, file: &FileRef) -> Result<(), Failure> {
     if global.json {
-        output::json(&serde_json::to_value(file).unwrap_or(Value::Null));
-        return;
+        return output::json(&serde_json::to_value(file).unwrap_or(Value::Null));
     }
-    file_report(file).print();
+    file_report(file).print()
 }
 
 /// A file reference as a report.
@@ -379,16 +374,14 @@ pub fn files_upload(global: &Global, a: FilesUploadArgs) -> Result<(), Failure> 
     check_file("FILE", &a.file)?;
     let client = crate::client(global)?;
     let file = client.files().upload(FileInput::path(&a.file), a.ttl)?;
-    print_file(global, &file);
-    Ok(())
+    print_file(global, &file)
 }
 
 /// `decart files get`.
 pub fn files_get(global: &Global, a: FileIdArgs) -> Result<(), Failure> {
     let client = crate::client(global)?;
     let file = client.files().get(&a.id)?;
-    print_file(global, &file);
-    Ok(())
+    print_file(global, &file)
 }
 
 /// `decart files delete`.
@@ -396,9 +389,9 @@ pub fn files_delete(global: &Global, a: FileIdArgs) -> Result<(), Failure> {
     let client = crate::client(global)?;
     client.files().delete(&a.id)?;
     if global.json {
-        output::json(&json!({"id": a.id, "deleted": true}));
+        output::json(&json!({"id": a.id, "deleted": true}))?;
     } else {
-        println!("deleted {}", a.id);
+        output::line(format_args!("deleted {}", a.id))?;
     }
     Ok(())
 }

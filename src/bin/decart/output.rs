@@ -1,13 +1,103 @@
-//! Printing: JSON documents, aligned key/value reports, sizes, durations and dates.
+//! Printing: stdout and stderr without panics, JSON documents, aligned key/value reports,
+//! sizes, durations and dates.
+//!
+//! Nothing here uses `print!`/`println!`/`eprintln!`: they panic when the stream is closed
+//! (`decart models | head -1`). Writes to stdout report a closed pipe as
+//! [`Failure::stdout_closed`], which ends the command quietly with exit 0; writes to stderr
+//! ignore errors.
 
 use std::fmt::Write as _;
+use std::io::{self, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-/// Prints one compact JSON document and a newline on stdout.
-pub fn json(value: &Value) {
-    println!("{value}");
+use crate::fail::Failure;
+
+/// Writes `text` on stdout and flushes it.
+///
+/// A reader that closed stdout gives [`Failure::stdout_closed`] (quiet, exit 0); another write
+/// error (a full disk, …) is an `IO_ERROR`.
+pub fn print(text: &str) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| stdout_failure(&e))
+}
+
+/// Writes `text` and a newline on stdout (see [`print`]).
+pub fn line(text: impl std::fmt::Display) -> Result<(), Failure> {
+    print(&format!("{text}\n"))
+}
+
+/// Prints one compact JSON document and a newline on stdout (see [`print`]).
+pub fn json(value: &Value) -> Result<(), Failure> {
+    line(value)
+}
+
+/// The failure of a write to stdout.
+pub fn stdout_failure(e: &io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::stdout_closed()
+    } else {
+        Failure::new("IO_ERROR", format!("cannot write to stdout: {e}"))
+    }
+}
+
+/// Writes `text` on stderr; a closed or failing stderr is ignored (there is nowhere left to
+/// report it).
+pub fn eprint(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
+/// Stdout as the destination of a result (`-o -`). It remembers whether its reader closed it,
+/// so that the SDK's error for the failed write can be told apart from a failed download.
+#[derive(Debug)]
+pub struct StdoutSink {
+    out: io::Stdout,
+    closed: bool,
+}
+
+impl StdoutSink {
+    /// Stdout.
+    pub fn new() -> Self {
+        StdoutSink {
+            out: io::stdout(),
+            closed: false,
+        }
+    }
+
+    /// The failure for an SDK error that happened while writing here.
+    pub fn failure(&self, e: decart::Error) -> Failure {
+        if self.closed {
+            Failure::stdout_closed()
+        } else {
+            Failure::from(e)
+        }
+    }
+
+    fn note<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &r {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            }
+        }
+        r
+    }
+}
+
+impl io::Write for StdoutSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.out.write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.out.flush();
+        self.note(r)
+    }
 }
 
 /// A readable report: `key  value` lines with the values aligned.
@@ -46,9 +136,9 @@ impl Report {
         out
     }
 
-    /// Prints the report on stdout.
-    pub fn print(&self) {
-        print!("{}", self.render());
+    /// Prints the report on stdout (see [`print`]).
+    pub fn print(&self) -> Result<(), Failure> {
+        print(&self.render())
     }
 }
 

@@ -9,7 +9,8 @@ use decart::jwt::{self, KeySet, VerifyOptions};
 use serde_json::{Map, Value, json};
 
 use crate::args::{Global, TokensCreateArgs, TokensDecodeArgs, TokensVerifyArgs};
-use crate::fail::{EXIT_JWKS_UNREACHABLE, Failure};
+use crate::exit::EXIT_JWKS_UNREACHABLE;
+use crate::fail::Failure;
 use crate::output::{self, Report};
 
 /// The claims a verified and an untrusted token share, into a JSON map.
@@ -107,7 +108,7 @@ pub fn create(global: &Global, a: TokensCreateArgs) -> Result<(), Failure> {
             "expiresAt": token.expires_at,
             "permissions": permissions.map(|p| json!({"models": p.models, "origins": p.origins})),
             "constraints": token.constraints,
-        }));
+        }))?;
         return Ok(());
     }
     let mut r = Report::new();
@@ -136,7 +137,7 @@ pub fn create(global: &Global, a: TokensCreateArgs) -> Result<(), Failure> {
         "constraints",
         token.constraints.as_ref().map(Value::to_string),
     );
-    r.print();
+    r.print()?;
     Ok(())
 }
 
@@ -188,7 +189,7 @@ pub fn verify(global: &Global, a: TokensVerifyArgs) -> Result<(), Failure> {
             json!(t.issued_at().map(output::rfc3339)),
         );
         doc.insert("claims".into(), Value::Object(t.claims().clone()));
-        output::json(&Value::Object(doc));
+        output::json(&Value::Object(doc))?;
         return Ok(());
     }
     let mut r = Report::new();
@@ -210,7 +211,7 @@ pub fn verify(global: &Global, a: TokensVerifyArgs) -> Result<(), Failure> {
         ),
     );
     r.opt("issued_at", t.issued_at().map(output::rfc3339));
-    r.print();
+    r.print()?;
     Ok(())
 }
 
@@ -238,7 +239,7 @@ pub fn decode(global: &Global, a: TokensDecodeArgs) -> Result<(), Failure> {
             json!(t.issued_at().map(output::rfc3339)),
         );
         doc.insert("claims".into(), Value::Object(t.claims().clone()));
-        output::json(&Value::Object(doc));
+        output::json(&Value::Object(doc))?;
         return Ok(());
     }
     let mut r = Report::new();
@@ -254,7 +255,7 @@ pub fn decode(global: &Global, a: TokensDecodeArgs) -> Result<(), Failure> {
     );
     r.opt("issued_at", t.issued_at().map(output::rfc3339));
     r.row("claims", Value::Object(t.claims().clone()).to_string());
-    r.print();
+    r.print()?;
     Ok(())
 }
 
