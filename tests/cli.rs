@@ -409,9 +409,9 @@ fn tokens_create_prints_the_token_whole() {
             "120",
         ],
     );
-    assert!(doc["apiKey"].as_str().unwrap().starts_with("ek_"));
+    assert!(doc["api_key"].as_str().unwrap().starts_with("ek_"));
     assert!(doc["token"].as_str().unwrap().starts_with("eyJ"));
-    assert!(doc["expiresAt"].as_str().unwrap().ends_with('Z'));
+    assert!(doc["expires_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
         doc["permissions"]["models"],
         serde_json::json!(["lucy-2.1", "lucy-image-2"])
@@ -422,7 +422,7 @@ fn tokens_create_prints_the_token_whole() {
     );
     assert_eq!(
         doc["constraints"],
-        serde_json::json!({"realtime": {"maxSessionDuration": 120}})
+        serde_json::json!({"realtime": {"max_session_duration": 120}})
     );
     let sent = emu.requests()[0].json().unwrap();
     assert_eq!(sent["expiresIn"], 600);
@@ -457,7 +457,7 @@ fn tokens_create_rejects_bad_options_before_sending() {
     assert!(line.contains("allowed_origins[0]"), "{line}");
     assert_eq!(emu.count("*", "/"), 0);
     // A client key cannot mint tokens: the server's 403, one line.
-    let key = mint(&emu, &[])["apiKey"].as_str().unwrap().to_owned();
+    let key = mint(&emu, &[])["api_key"].as_str().unwrap().to_owned();
     let run = decart(&emu, &["--api-key", &key, "tokens", "create"]);
     let line = run.fails(1, "TOKEN_CREATE_ERROR");
     assert!(line.contains("403"), "{line}");
@@ -1186,7 +1186,7 @@ fn the_emulator_command_serves_until_interrupted() {
             .unwrap(),
     );
     assert!(
-        run.ok().json()["apiKey"]
+        run.ok().json()["api_key"]
             .as_str()
             .unwrap()
             .starts_with("ek_")
@@ -1481,4 +1481,208 @@ fn verbosity_flags_show_or_hide_what_the_sdk_logs() {
     assert!(run.ok().stderr.lines().count() > 1, "{run:?}");
     assert!(!run.stderr.contains(emu.api_key()), "never the key");
     decart(&emu, &["-q", "-v", "models"]).usage_error();
+}
+
+// ---------------------------------------------------------------------------------------
+// --json: one documented schema per command
+
+/// The `--json` fields README documents for `command`: top-level names, and the names inside
+/// the parentheses that follow a name (the fields of that object, or of each element of that
+/// array; after no name: of each element of a top-level array).
+fn documented_fields(
+    command: &str,
+) -> (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("### JSON output")
+        .expect("README has a JSON output section");
+    let row = readme[start..]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .find(|l| {
+            let first = l.split('|').nth(1).unwrap();
+            first.split('`').skip(1).step_by(2).any(|c| c == command)
+        })
+        .unwrap_or_else(|| panic!("README documents no JSON fields for `{command}`"));
+    let cell = row.split('|').nth(2).unwrap();
+    let mut top = Vec::new();
+    let mut nested: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let (mut depth, mut last, mut parent) = (0, String::new(), String::new());
+    let mut chars = cell.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => {
+                let name: String = chars.by_ref().take_while(|&c| c != '`').collect();
+                if depth == 0 {
+                    top.push(name.clone());
+                    last = name;
+                } else {
+                    nested.entry(parent.clone()).or_default().push(name);
+                }
+            }
+            '(' => {
+                depth += 1;
+                parent = std::mem::take(&mut last);
+            }
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    (top, nested)
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Every key is snake_case, except inside the fields passed through verbatim.
+fn assert_snake_case(command: &str, v: &Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let snake = !k.is_empty()
+                    && k.split('_').all(|part| {
+                        !part.is_empty()
+                            && part
+                                .chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    });
+                assert!(snake, "{command}: key {k:?} is not snake_case");
+                if k != "claims" && k != "attribution" {
+                    assert_snake_case(command, v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| assert_snake_case(command, i)),
+        _ => {}
+    }
+}
+
+#[track_caller]
+fn assert_schema(command: &str, doc: &Value) {
+    assert_snake_case(command, doc);
+    let (top, nested) = documented_fields(command);
+    let root_elements = nested.get("");
+    if let Some(fields) = root_elements {
+        let items = doc.as_array().unwrap_or_else(|| panic!("{command}: {doc}"));
+        assert!(!items.is_empty(), "{command}");
+        for item in items {
+            assert_eq!(keys(item), sorted(fields.clone()), "{command}");
+        }
+        return;
+    }
+    assert_eq!(keys(doc), sorted(top), "{command}: {doc}");
+    for (parent, fields) in nested {
+        let value = &doc[parent.as_str()];
+        let objects: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        assert!(!objects.is_empty(), "{command}: {parent}");
+        for object in objects {
+            assert_eq!(keys(object), sorted(fields.clone()), "{command}: {parent}");
+        }
+    }
+}
+
+#[test]
+fn every_json_document_follows_its_documented_schema() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let png = dir.write("in.png", PNG);
+    let mp4 = dir.write("in.mp4", b"a video");
+    let out = |name: &str| s(&dir.path(name));
+    let json = |args: &[&str]| {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        decart(&emu, &all).ok().json()
+    };
+
+    let created = json(&[
+        "tokens",
+        "create",
+        "--allowed-model",
+        "lucy-2.1",
+        "--allowed-origin",
+        "https://example.com",
+        "--metadata",
+        r#"{"service_tier": 1, "attribution": {"teamName": "kept as given"}}"#,
+        "--max-session-duration",
+        "90",
+    ]);
+    assert_schema("tokens create", &created);
+    assert_eq!(
+        created["constraints"],
+        serde_json::json!({"realtime": {"max_session_duration": 90}})
+    );
+    let token = created["token"].as_str().unwrap();
+    let verified = verify(&emu, token, &["--json"]).ok().json();
+    assert_schema("tokens verify", &verified);
+    assert_eq!(verified["attribution"]["teamName"], "kept as given");
+    assert_schema("tokens decode", &json(&["tokens", "decode", token]));
+
+    assert_schema(
+        "image",
+        &json(&[
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &png,
+            "-o",
+            &out("o.png"),
+        ]),
+    );
+    assert_schema(
+        "video",
+        &json(&[
+            "video",
+            "lucy-2.1",
+            "-p",
+            "x",
+            "-i",
+            &mp4,
+            "-o",
+            &out("o.mp4"),
+        ]),
+    );
+    let submitted = json(&["video", "lucy-2.1", "-p", "x", "-i", &mp4, "--no-wait"]);
+    assert_schema("video --no-wait", &submitted);
+    let job = submitted["job_id"].as_str().unwrap();
+    let status = json(&["jobs", "status", job]);
+    assert_schema("jobs status", &status);
+    assert_eq!(status["reason"], Value::Null);
+    assert_schema(
+        "jobs result",
+        &json(&["jobs", "result", job, "-o", &out("r.mp4")]),
+    );
+
+    let uploaded = json(&["files", "upload", &png, "--ttl", "600"]);
+    assert_schema("files upload", &uploaded);
+    let id = uploaded["id"].as_str().unwrap();
+    assert_schema("files get", &json(&["files", "get", id]));
+    assert_schema("files delete", &json(&["files", "delete", id]));
+
+    assert_schema("models", &json(&["models", "--all"]));
+    assert_schema("demo", &decart_bare(&["--json", "demo"]).ok().json());
+
+    let mut child = command(None, &["--json", "emulator"]).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(Some(child));
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    drop(running);
+    assert_schema("emulator", &serde_json::from_str(&first).unwrap());
 }

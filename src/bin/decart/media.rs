@@ -9,7 +9,7 @@ use decart::{
     CancelHandle, FileInput, FileRef, ImageEditInput, Input, VideoEditInput, VideoRestyleInput,
     WaitOptions,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::args::{
     EditArgs, FileIdArgs, FilesUploadArgs, Global, ImageArgs, JobResultArgs, JobStatusArgs,
@@ -218,7 +218,11 @@ pub fn video(global: &Global, a: VideoArgs) -> Result<(), Failure> {
     if a.no_wait {
         let status = client.queue().submit(&model, input)?;
         if global.json {
-            output::json(&status.raw)?;
+            output::json(&json!({
+                "job_id": status.job_id,
+                "model": model.name(),
+                "status": status.state.as_str(),
+            }))?;
         } else {
             output::line(&status.job_id)?;
         }
@@ -301,7 +305,11 @@ pub fn job_status(global: &Global, a: JobStatusArgs) -> Result<(), Failure> {
     let client = crate::client(global)?;
     let status = client.queue().status(&a.id)?;
     if global.json {
-        output::json(&status.raw)?;
+        output::json(&json!({
+            "job_id": status.job_id,
+            "status": status.state.as_str(),
+            "reason": status.reason,
+        }))?;
     } else {
         Report::new()
             .row("job_id", &status.job_id)
@@ -342,7 +350,14 @@ pub fn job_result(global: &Global, a: JobResultArgs) -> Result<(), Failure> {
 /// Prints a file reference.
 pub fn print_file(global: &Global, file: &FileRef) -> Result<(), Failure> {
     if global.json {
-        return output::json(&serde_json::to_value(file).unwrap_or(Value::Null));
+        return output::json(&json!({
+            "id": file.id,
+            "filename": file.filename,
+            "mime_type": file.mime_type,
+            "size_bytes": file.size_bytes,
+            "created_at": file.created_at,
+            "expires_at": file.expires_at,
+        }));
     }
     file_report(file).print()
 }

@@ -35,6 +35,42 @@ pub fn json(value: &Value) -> Result<(), Failure> {
     line(value)
 }
 
+/// `value` with the keys of its objects in snake_case (`maxSessionDuration` ->
+/// `max_session_duration`), at every depth: the `--json` documents use snake_case only.
+pub fn snake_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (snake_case(k), snake_keys(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(snake_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `camelCase` / `PascalCase` / `kebab-case` to `snake_case`; snake_case stays as it is.
+pub fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if c.is_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+            prev_lower = false;
+        } else if c == '-' {
+            out.push('_');
+            prev_lower = false;
+        } else {
+            out.push(c);
+            prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}
+
 /// The failure of a write to stdout.
 pub fn stdout_failure(e: &io::Error) -> Failure {
     if e.kind() == io::ErrorKind::BrokenPipe {
@@ -279,6 +315,20 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(1234)), "1.23 s");
         assert_eq!(duration(Duration::from_secs(123)), "2m 03s");
         assert_eq!(coarse(Duration::from_secs(7500)), "2h 05m");
+    }
+
+    #[test]
+    fn snake_case_keys() {
+        assert_eq!(snake_case("maxSessionDuration"), "max_session_duration");
+        assert_eq!(snake_case("already_snake"), "already_snake");
+        assert_eq!(snake_case("HTTPServer"), "httpserver");
+        assert_eq!(snake_case("kebab-case"), "kebab_case");
+        assert_eq!(snake_case("v2Model"), "v2_model");
+        let v = serde_json::json!({"realtime": {"maxSessionDuration": 1, "list": [{"aB": 2}]}});
+        assert_eq!(
+            snake_keys(&v),
+            serde_json::json!({"realtime": {"max_session_duration": 1, "list": [{"a_b": 2}]}})
+        );
     }
 
     #[test]

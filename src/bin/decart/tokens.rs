@@ -23,7 +23,10 @@ macro_rules! claims_fields {
         $doc.insert("pool".into(), json!($t.pool().as_str()));
         $doc.insert("allowed_models".into(), json!($t.allowed_models()));
         $doc.insert("allowed_origins".into(), json!($t.allowed_origins()));
-        $doc.insert("constraints".into(), json!($t.constraints()));
+        $doc.insert(
+            "constraints".into(),
+            json!($t.constraints().map(output::snake_keys)),
+        );
         $doc.insert(
             "realtime_concurrent_session_limit".into(),
             json!($t.realtime_concurrent_session_limit()),
@@ -103,11 +106,11 @@ pub fn create(global: &Global, a: TokensCreateArgs) -> Result<(), Failure> {
     let permissions = token.permissions.as_ref();
     if global.json {
         output::json(&json!({
-            "apiKey": token.api_key.expose(),
+            "api_key": token.api_key.expose(),
             "token": token.token.as_ref().map(|t| t.expose()),
-            "expiresAt": token.expires_at,
+            "expires_at": token.expires_at,
             "permissions": permissions.map(|p| json!({"models": p.models, "origins": p.origins})),
-            "constraints": token.constraints,
+            "constraints": token.constraints.as_ref().map(output::snake_keys),
         }))?;
         return Ok(());
     }
