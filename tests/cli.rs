@@ -1686,3 +1686,158 @@ fn every_json_document_follows_its_documented_schema() {
     drop(running);
     assert_schema("emulator", &serde_json::from_str(&first).unwrap());
 }
+
+// ---------------------------------------------------------------------------------------
+// `-`: stdin and stdout
+
+/// Runs `decart ARGS` in `dir` with `input` on stdin; returns the exit code, stdout's bytes
+/// and stderr.
+fn decart_bytes(emu: &Emulator, dir: &Path, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
+    use std::io::Write;
+    let mut child = command(Some(emu), args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn decart");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn dash_reads_stdin_and_writes_stdout() {
+    let emu = emu();
+    let dir = TempDir::new();
+
+    let image = ["image", "lucy-image-2", "-p", "x", "-i", "-", "-o", "-"];
+    let (code, out, err) = decart_bytes(&emu, &dir.0, &image, PNG);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, emulator::expected_image_result(PNG), "only the image");
+    assert!(!dir.path("-").exists(), "no file named -");
+    let req = &emu.requests()[0];
+    let part = req.part("data").unwrap();
+    assert_eq!(
+        part.filename.as_deref(),
+        Some("stdin.png"),
+        "typed by its bytes"
+    );
+    assert_eq!(part.content_type.as_deref(), Some("image/png"));
+    assert_eq!(part.size, PNG.len() as u64);
+
+    let video = b"\0\0\0\x18ftypmp42 a video from stdin";
+    let args = ["video", "lucy-2.1", "-p", "x", "-i", "-", "-o", "-"];
+    let (code, out, err) = decart_bytes(&emu, &dir.0, &args, video);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, emulator::expected_video_result(video, None));
+    let submit = emu
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert_eq!(
+        submit.part("data").unwrap().content_type.as_deref(),
+        Some("video/mp4")
+    );
+
+    let args = [
+        "--json",
+        "video",
+        "lucy-2.1",
+        "-p",
+        "x",
+        "-i",
+        "-",
+        "--no-wait",
+    ];
+    let (code, out, _) = decart_bytes(&emu, &dir.0, &args, b"unknown bytes");
+    assert_eq!(code, 0);
+    let job: Value = serde_json::from_slice(&out).unwrap();
+    let job_id = job["job_id"].as_str().unwrap();
+    let submit = emu
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    let part = submit.part("data").unwrap();
+    assert_eq!(part.filename.as_deref(), Some("stdin"));
+    assert_eq!(
+        part.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    decart(&emu, &["jobs", "status", job_id]).ok(); // the emulator completes it on a poll
+    let (code, out, err) = decart_bytes(&emu, &dir.0, &["jobs", "result", job_id, "-o", "-"], b"");
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, emulator::expected_video_result(b"unknown bytes", None));
+
+    let (code, out, err) = decart_bytes(&emu, &dir.0, &["--json", "files", "upload", "-"], PNG);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let file: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(file["size_bytes"], PNG.len());
+    assert_eq!(file["filename"], "stdin.png");
+    assert_eq!(file["mime_type"], "image/png");
+    assert!(!dir.path("-").exists());
+}
+
+#[test]
+fn dash_misuses_are_refused_before_sending() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.png", PNG);
+    // stdout carries the result: no JSON report there.
+    let line = decart(
+        &emu,
+        &[
+            "--json",
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &input,
+            "-o",
+            "-",
+        ],
+    )
+    .fails(1, "INVALID_INPUT");
+    assert!(line.contains("-o -") && line.contains("--json"), "{line}");
+    decart(&emu, &["--json", "jobs", "result", "job_x", "-o", "-"]).fails(1, "INVALID_INPUT");
+    // stdin is one input.
+    let out = s(&dir.path("out.png"));
+    let args = [
+        "image",
+        "lucy-image-2",
+        "-p",
+        "x",
+        "-i",
+        "-",
+        "--reference-image",
+        "-",
+        "-o",
+        &out,
+    ];
+    let line = decart(&emu, &args).fails(1, "INVALID_INPUT");
+    assert!(line.contains("stdin is already"), "{line}");
+    assert!(emu.requests().is_empty(), "nothing sent");
+
+    // A reader that closes stdout during a download ends the command quietly.
+    let mut child = command(
+        Some(&emu),
+        &["image", "lucy-image-2", "-p", "x", "-i", &input, "-o", "-"],
+    )
+    .spawn()
+    .unwrap();
+    drop(child.stdout.take());
+    let run = finish(child);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+}

@@ -172,11 +172,11 @@ pub struct TokensDecodeArgs {
 /// The inputs shared by `image` and `video`.
 #[derive(Debug, Args)]
 pub struct EditArgs {
-    /// The file to edit: a path or an http(s) URL
-    #[arg(long, short = 'i', value_name = "FILE|URL")]
+    /// The file to edit: a path, an http(s) URL, or `-` for stdin
+    #[arg(long, short = 'i', value_name = "FILE|URL|-")]
     pub input: String,
-    /// A reference image: a path or an http(s) URL
-    #[arg(long, value_name = "FILE|URL")]
+    /// A reference image: a path, an http(s) URL, or `-` for stdin
+    #[arg(long, value_name = "FILE|URL|-")]
     pub reference_image: Option<String>,
     /// Random seed
     #[arg(long, value_name = "N")]
@@ -205,8 +205,8 @@ pub struct ImageArgs {
     pub prompt: String,
     #[command(flatten)]
     pub edit: EditArgs,
-    /// Where to write the edited image (written whole or not at all)
-    #[arg(long, short = 'o', value_name = "OUT")]
+    /// Where to write the edited image (written whole or not at all), or `-` for stdout
+    #[arg(long, short = 'o', value_name = "OUT|-")]
     pub output: PathBuf,
 }
 
@@ -221,11 +221,11 @@ pub struct VideoArgs {
     pub prompt: Option<String>,
     #[command(flatten)]
     pub edit: EditArgs,
-    /// Where to write the result video (written whole or not at all)
+    /// Where to write the result video (written whole or not at all), or `-` for stdout
     #[arg(
         long,
         short = 'o',
-        value_name = "OUT",
+        value_name = "OUT|-",
         required_unless_present = "no_wait",
         conflicts_with = "no_wait"
     )]
@@ -261,8 +261,8 @@ pub struct JobResultArgs {
     /// The job id
     #[arg(value_name = "ID")]
     pub id: String,
-    /// Where to write the video (written whole or not at all)
-    #[arg(long, short = 'o', value_name = "OUT")]
+    /// Where to write the video (written whole or not at all), or `-` for stdout
+    #[arg(long, short = 'o', value_name = "OUT|-")]
     pub output: PathBuf,
 }
 
@@ -280,8 +280,8 @@ pub enum FilesCommand {
 /// `decart files upload`
 #[derive(Debug, Args)]
 pub struct FilesUploadArgs {
-    /// The file to upload
-    #[arg(value_name = "FILE")]
+    /// The file to upload, or `-` for stdin
+    #[arg(value_name = "FILE|-")]
     pub file: PathBuf,
     /// Keep it this many seconds (60–2592000), or `persistent` [server default: 86400]
     #[arg(long, value_name = "S|persistent", value_parser = parse_ttl)]

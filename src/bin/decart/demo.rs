@@ -328,8 +328,9 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
             let cancel = CancelHandle::new();
             let guard = interrupt::cancel_on_interrupt(cancel.clone());
             let progress = Progress::start(
-                progress::wanted(global.json),
+                progress::wanted(global),
                 VIDEO_MODEL,
+                "submitting",
                 Instant::now(),
                 None,
             );

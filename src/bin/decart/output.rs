@@ -7,7 +7,7 @@
 //! ignore errors.
 
 use std::fmt::Write as _;
-use std::io::{self, Write as _};
+use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
@@ -86,6 +86,17 @@ pub fn eprint(text: &str) {
     let mut err = io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
+}
+
+/// Writes a result on stdout with `write` (`-o -`); returns the bytes written. A reader that
+/// closed stdout gives [`Failure::stdout_closed`], not the SDK's error for the failed write.
+pub fn to_stdout(
+    write: impl FnOnce(&mut StdoutSink) -> Result<u64, decart::Error>,
+) -> Result<u64, Failure> {
+    let mut sink = StdoutSink::new();
+    let written = write(&mut sink).map_err(|e| sink.failure(e))?;
+    sink.flush().map_err(|e| stdout_failure(&e))?;
+    Ok(written)
 }
 
 /// Stdout as the destination of a result (`-o -`). It remembers whether its reader closed it,
