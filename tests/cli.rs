@@ -1841,3 +1841,129 @@ fn dash_misuses_are_refused_before_sending() {
     let run = finish(child);
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Progress on a terminal
+
+/// Runs `decart ARGS` on a pseudo-terminal `cols` columns wide (util-linux `script`), against
+/// the emulator; returns what the terminal showed (stdout and stderr), or `None` without
+/// `script`.
+#[cfg(target_os = "linux")]
+fn on_terminal(emu: &Emulator, cols: u16, args: &[&str]) -> Option<Run> {
+    let available = Command::new("script").arg("--version").output();
+    if !available.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return None;
+    }
+    let quoted: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let shell = format!("stty cols {cols} rows 10; exec {}", quoted.join(" "));
+    let child = Command::new("script")
+        .args(["-qec", &shell, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env("DECART_BASE_URL", emu.base_url())
+        .env("DECART_API_KEY", emu.api_key())
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    Some(finish(child))
+}
+
+/// The progress frames a terminal showed: each redraw clears the line first.
+fn frames(screen: &str) -> Vec<&str> {
+    let mut frames: Vec<&str> = screen.split("\r\x1b[2K").skip(1).collect();
+    frames.pop(); // the last clear is followed by the report
+    frames
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn progress_stays_on_one_line_in_a_narrow_terminal() {
+    let emu = Emulator::builder()
+        .polls_before_completion(2)
+        .start()
+        .unwrap();
+    let dir = TempDir::new();
+    let input = dir.write("in.mp4", b"a video");
+    let out = s(&dir.path("out.mp4"));
+    let Some(run) = on_terminal(
+        &emu,
+        24,
+        &["video", "lucy-2.1", "-p", "x", "-i", &input, "-o", &out],
+    ) else {
+        return;
+    };
+    assert_eq!(run.code, 0, "{run:?}");
+    let frames = frames(&run.stdout);
+    assert!(!frames.is_empty(), "progress on a terminal: {run:?}");
+    for frame in &frames {
+        assert!(!frame.contains('\n'), "{frame:?}");
+        assert!(
+            frame.chars().count() <= 23,
+            "wider than 24 columns: {frame:?}"
+        );
+    }
+    assert!(frames.iter().any(|f| f.ends_with('…')), "cut: {frames:?}");
+    assert!(
+        frames.iter().any(|f| f.contains("job_")),
+        "the status: {frames:?}"
+    );
+    assert!(run.stdout.contains("completed"), "then the report: {run:?}");
+
+    // -q: no progress at all.
+    let Some(run) = on_terminal(
+        &emu,
+        24,
+        &[
+            "-q", "video", "lucy-2.1", "-p", "x", "-i", &input, "-o", &out,
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("\x1b[2K"), "{run:?}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn uploads_show_their_progress_on_a_terminal() {
+    let emu = emu();
+    let dir = TempDir::new();
+    // Large enough to be streamed with a byte count (16 MiB and more).
+    let big = dir.path("big.png");
+    let mut bytes = PNG.to_vec();
+    bytes.resize(16 * 1024 * 1024 + 1, 0);
+    std::fs::write(&big, &bytes).unwrap();
+    let (big, out) = (s(&big), s(&dir.path("out.png")));
+    for args in [
+        vec!["files", "upload", big.as_str()],
+        vec![
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &big,
+            "-o",
+            out.as_str(),
+        ],
+    ] {
+        let Some(run) = on_terminal(&emu, 60, &args) else {
+            return;
+        };
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        let frames = frames(&run.stdout);
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.contains(": uploading") || f.contains(": uploaded 16.0 MiB")),
+            "{args:?}: {frames:?}"
+        );
+        assert!(frames.iter().all(|f| f.chars().count() <= 59), "{frames:?}");
+    }
+}
