@@ -7,14 +7,18 @@
 //!
 //! Optional environment: `DECART_JWKS_URL` (default Decart's), `DECART_ISSUER` and
 //! `DECART_AUDIENCE` (default `https://platform.decart.ai`), e.g. to point at a local emulator.
-//! Exit codes: 0 valid, 1 invalid, 2 expired, 3 keys unreachable, 64 usage.
+//! Exit codes: the `decart` command's (README, "Exit codes"): 0 valid, 1 other error, 2 usage,
+//! 3 invalid token, 4 expired, 5 keys unreachable or unusable. This example includes the
+//! command's own table, so the two cannot drift apart.
 
 use std::io::Read;
 use std::time::SystemTime;
 
-use decart::Error;
 use decart::blocking::JwksVerifier;
-use decart::jwt::{VerifyError, VerifyOptions};
+use decart::jwt::VerifyOptions;
+
+#[path = "../src/bin/decart/exit.rs"]
+mod exit;
 
 fn main() {
     let token = match std::env::args().nth(1).as_deref() {
@@ -22,7 +26,7 @@ fn main() {
             let mut s = String::new();
             if std::io::stdin().read_to_string(&mut s).is_err() {
                 eprintln!("usage: verify_client_token TOKEN|-");
-                std::process::exit(64);
+                std::process::exit(exit::EXIT_USAGE.into());
             }
             s.trim().to_owned()
         }
@@ -43,7 +47,7 @@ fn main() {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error [{}]: {e}", e.code());
-            std::process::exit(64);
+            std::process::exit(exit::for_error(&e).into());
         }
     };
     match verifier.verify(&token) {
@@ -68,12 +72,7 @@ fn main() {
         }
         Err(e) => {
             eprintln!("rejected [{}]: {e}", e.code());
-            let code = match &e {
-                Error::Token(VerifyError::Expired { .. }) => 2,
-                Error::Token(VerifyError::JwksUnreachable { .. }) => 3,
-                _ => 1,
-            };
-            std::process::exit(code);
+            std::process::exit(exit::for_error(&e).into());
         }
     }
 }

@@ -50,6 +50,8 @@
 //! | `rustls` | yes | TLS through rustls (ring) for whichever backend is on |
 //! | `native-tls` | no | the platform's TLS library for whichever backend is on |
 //! | `jwt` | yes | offline verification of client-token JWTs (works with no HTTP feature) |
+//! | `emulator` | no | `decart::emulator`: a local stand-in of the API for tests (std threads, no tokio) |
+//! | `cli` | no | the `decart` command (`blocking` + `jwt` + `emulator`, clap, clap_complete, ctrlc) |
 //!
 //! A minimal build for a build script:
 //! `decart-sdk = { version = "0.1", default-features = false, features = ["blocking", "rustls"] }`.

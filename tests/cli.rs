@@ -409,9 +409,9 @@ fn tokens_create_prints_the_token_whole() {
             "120",
         ],
     );
-    assert!(doc["apiKey"].as_str().unwrap().starts_with("ek_"));
+    assert!(doc["api_key"].as_str().unwrap().starts_with("ek_"));
     assert!(doc["token"].as_str().unwrap().starts_with("eyJ"));
-    assert!(doc["expiresAt"].as_str().unwrap().ends_with('Z'));
+    assert!(doc["expires_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(
         doc["permissions"]["models"],
         serde_json::json!(["lucy-2.1", "lucy-image-2"])
@@ -422,7 +422,7 @@ fn tokens_create_prints_the_token_whole() {
     );
     assert_eq!(
         doc["constraints"],
-        serde_json::json!({"realtime": {"maxSessionDuration": 120}})
+        serde_json::json!({"realtime": {"max_session_duration": 120}})
     );
     let sent = emu.requests()[0].json().unwrap();
     assert_eq!(sent["expiresIn"], 600);
@@ -457,7 +457,7 @@ fn tokens_create_rejects_bad_options_before_sending() {
     assert!(line.contains("allowed_origins[0]"), "{line}");
     assert_eq!(emu.count("*", "/"), 0);
     // A client key cannot mint tokens: the server's 403, one line.
-    let key = mint(&emu, &[])["apiKey"].as_str().unwrap().to_owned();
+    let key = mint(&emu, &[])["api_key"].as_str().unwrap().to_owned();
     let run = decart(&emu, &["--api-key", &key, "tokens", "create"]);
     let line = run.fails(1, "TOKEN_CREATE_ERROR");
     assert!(line.contains("403"), "{line}");
@@ -1186,7 +1186,7 @@ fn the_emulator_command_serves_until_interrupted() {
             .unwrap(),
     );
     assert!(
-        run.ok().json()["apiKey"]
+        run.ok().json()["api_key"]
             .as_str()
             .unwrap()
             .starts_with("ek_")
@@ -1293,4 +1293,677 @@ fn demo_json_report() {
 fn demo_live_needs_a_key() {
     let run = decart_bare(&["demo", "--live"]);
     run.fails(1, "INVALID_API_KEY");
+}
+
+// ---------------------------------------------------------------------------------------
+// Unix conventions: a closed stdout, wrapped help, completions, -v/-q
+
+/// Runs `decart ARGS` with its stdout closed before it writes anything; returns the exit code
+/// and stderr.
+fn with_stdout_closed(emu: Option<&Emulator>, args: &[&str]) -> (i32, String) {
+    let mut child = command(emu, args).spawn().expect("spawn decart");
+    drop(child.stdout.take());
+    let run = finish(child);
+    (run.code, run.stderr)
+}
+
+#[track_caller]
+fn assert_quiet_end(args: &[&str], (code, stderr): (i32, String)) {
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{args:?}: {stderr}"
+    );
+    assert_ne!(code, 101, "{args:?}: a panic: {stderr}");
+    assert_eq!(code, 0, "{args:?}: {stderr}");
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let emu = emu();
+    let token = mint(&emu, &[])["token"].as_str().unwrap().to_owned();
+    let dir = TempDir::new();
+    let upload = dir.write("up.png", PNG);
+    let file_id = decart(&emu, &["--json", "files", "upload", &upload])
+        .ok()
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["models", "--all"],
+        vec!["--json", "models"],
+        vec!["--help"],
+        vec!["tokens", "--help"],
+        vec!["--version"],
+        vec!["completions", "zsh"],
+        vec!["tokens", "decode", &token],
+        vec!["--json", "tokens", "decode", &token],
+        vec!["tokens", "create"],
+        vec!["files", "get", &file_id],
+        vec!["--json", "files", "get", &file_id],
+    ];
+    for args in &commands {
+        for _ in 0..3 {
+            assert_quiet_end(args, with_stdout_closed(Some(&emu), args));
+        }
+    }
+    // The reader goes away after the first line of a longer run.
+    let mut child = command(None, &["demo"]).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    assert!(first.starts_with("decart demo"), "{first}");
+    let run = finish(child);
+    assert_quiet_end(&["demo"], (run.code, run.stderr));
+}
+
+#[test]
+fn a_failing_stdout_is_an_error_not_a_panic() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return; // no /dev/full on this system
+    };
+    let run = finish(
+        command(None, &["models"])
+            .stdout(Stdio::from(full))
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("error [IO_ERROR]: cannot write to stdout"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("panicked"), "{run:?}");
+}
+
+/// The words of a text, in order.
+fn words(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
+#[test]
+fn help_is_wrapped_at_word_boundaries() {
+    for args in [
+        &["--help"][..],
+        &["tokens", "verify", "--help"],
+        &["video", "--help"],
+        &["files", "upload", "--help"],
+    ] {
+        let wide = finish(command(None, args).env("COLUMNS", "100").spawn().unwrap());
+        let wide = wide.ok().stdout.clone();
+        for columns in [50usize, 60, 80] {
+            let run = finish(
+                command(None, args)
+                    .env("COLUMNS", columns.to_string())
+                    .spawn()
+                    .unwrap(),
+            );
+            let text = run.ok().stdout.clone();
+            for line in text.lines() {
+                // Only a word longer than the room left (a URL) may stick out, alone; clap
+                // never wraps the usage line.
+                assert!(
+                    line.chars().count() <= columns
+                        || words(line).len() == 1
+                        || line.starts_with("Usage: "),
+                    "{args:?} at {columns} columns: {line:?}"
+                );
+            }
+            // Wrapped only between words: the same words in the same order as at 100 columns.
+            assert_eq!(words(&text), words(&wide), "{args:?} at {columns} columns");
+            assert!(text.lines().count() > wide.lines().count() || columns == 100);
+        }
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "_decart()"),
+        ("zsh", "#compdef decart"),
+        ("fish", "complete -c decart"),
+        ("elvish", "edit:completion:arg-completer[decart]"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let run = decart_bare(&["completions", shell]);
+        let script = &run.ok().stdout;
+        assert!(script.contains(marker), "{shell}: {script}");
+        for word in ["tokens", "verify", "jwks-url", "completions", "quiet"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+        assert!(run.stderr.is_empty());
+    }
+    decart_bare(&["completions", "tcsh"]).usage_error();
+    decart_bare(&["completions"]).usage_error();
+}
+
+#[test]
+fn verbosity_flags_show_or_hide_what_the_sdk_logs() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.png", PNG);
+    let out = s(&dir.path("out.png"));
+    // A deprecated model: a warning by default, nothing with -q.
+    let args = ["image", "lucy-pro-i2i", "-p", "x", "-i", &input, "-o", &out];
+    let run = decart(&emu, &args);
+    assert_eq!(
+        run.ok().stderr,
+        "warning: Model \"lucy-pro-i2i\" is deprecated. Use \"lucy-image-2\" instead.\n"
+    );
+    let mut quiet = vec!["-q"];
+    quiet.extend_from_slice(&args);
+    assert!(decart(&emu, &quiet).ok().stderr.is_empty());
+
+    // A retried call: silent by default, its retry logged with -v.
+    emu.inject(
+        Fault::status(503)
+            .retry_after(0)
+            .on("POST", "/v1/client/tokens"),
+    );
+    let run = decart(&emu, &["tokens", "create"]);
+    assert!(run.ok().stderr.is_empty(), "{run:?}");
+    emu.inject(
+        Fault::status(503)
+            .retry_after(0)
+            .on("POST", "/v1/client/tokens"),
+    );
+    let run = decart(&emu, &["-v", "tokens", "create"]);
+    let logged: Vec<&str> = run.ok().stderr.lines().collect();
+    assert_eq!(logged.len(), 1, "{run:?}");
+    assert!(
+        logged[0].starts_with("[debug decart") && logged[0].contains("retrying"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains(emu.api_key()), "never the key");
+    // -vv adds the HTTP stack's records; still never the key.
+    let run = decart(&emu, &["-vv", "tokens", "create"]);
+    assert!(run.ok().stderr.lines().count() > 1, "{run:?}");
+    assert!(!run.stderr.contains(emu.api_key()), "never the key");
+    decart(&emu, &["-q", "-v", "models"]).usage_error();
+}
+
+// ---------------------------------------------------------------------------------------
+// --json: one documented schema per command
+
+/// The `--json` fields README documents for `command`: top-level names, and the names inside
+/// the parentheses that follow a name (the fields of that object, or of each element of that
+/// array; after no name: of each element of a top-level array).
+fn documented_fields(
+    command: &str,
+) -> (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) {
+    let readme = include_str!("../README.md");
+    let start = readme
+        .find("### JSON output")
+        .expect("README has a JSON output section");
+    let row = readme[start..]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .find(|l| {
+            let first = l.split('|').nth(1).unwrap();
+            first.split('`').skip(1).step_by(2).any(|c| c == command)
+        })
+        .unwrap_or_else(|| panic!("README documents no JSON fields for `{command}`"));
+    let cell = row.split('|').nth(2).unwrap();
+    let mut top = Vec::new();
+    let mut nested: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let (mut depth, mut last, mut parent) = (0, String::new(), String::new());
+    let mut chars = cell.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => {
+                let name: String = chars.by_ref().take_while(|&c| c != '`').collect();
+                if depth == 0 {
+                    top.push(name.clone());
+                    last = name;
+                } else {
+                    nested.entry(parent.clone()).or_default().push(name);
+                }
+            }
+            '(' => {
+                depth += 1;
+                parent = std::mem::take(&mut last);
+            }
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    (top, nested)
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// Every key is snake_case, except inside the fields passed through verbatim.
+fn assert_snake_case(command: &str, v: &Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let snake = !k.is_empty()
+                    && k.split('_').all(|part| {
+                        !part.is_empty()
+                            && part
+                                .chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    });
+                assert!(snake, "{command}: key {k:?} is not snake_case");
+                if k != "claims" && k != "attribution" {
+                    assert_snake_case(command, v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| assert_snake_case(command, i)),
+        _ => {}
+    }
+}
+
+#[track_caller]
+fn assert_schema(command: &str, doc: &Value) {
+    assert_snake_case(command, doc);
+    let (top, nested) = documented_fields(command);
+    let root_elements = nested.get("");
+    if let Some(fields) = root_elements {
+        let items = doc.as_array().unwrap_or_else(|| panic!("{command}: {doc}"));
+        assert!(!items.is_empty(), "{command}");
+        for item in items {
+            assert_eq!(keys(item), sorted(fields.clone()), "{command}");
+        }
+        return;
+    }
+    assert_eq!(keys(doc), sorted(top), "{command}: {doc}");
+    for (parent, fields) in nested {
+        let value = &doc[parent.as_str()];
+        let objects: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        assert!(!objects.is_empty(), "{command}: {parent}");
+        for object in objects {
+            assert_eq!(keys(object), sorted(fields.clone()), "{command}: {parent}");
+        }
+    }
+}
+
+#[test]
+fn every_json_document_follows_its_documented_schema() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let png = dir.write("in.png", PNG);
+    let mp4 = dir.write("in.mp4", b"a video");
+    let out = |name: &str| s(&dir.path(name));
+    let json = |args: &[&str]| {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        decart(&emu, &all).ok().json()
+    };
+
+    let created = json(&[
+        "tokens",
+        "create",
+        "--allowed-model",
+        "lucy-2.1",
+        "--allowed-origin",
+        "https://example.com",
+        "--metadata",
+        r#"{"service_tier": 1, "attribution": {"teamName": "kept as given"}}"#,
+        "--max-session-duration",
+        "90",
+    ]);
+    assert_schema("tokens create", &created);
+    assert_eq!(
+        created["constraints"],
+        serde_json::json!({"realtime": {"max_session_duration": 90}})
+    );
+    let token = created["token"].as_str().unwrap();
+    let verified = verify(&emu, token, &["--json"]).ok().json();
+    assert_schema("tokens verify", &verified);
+    assert_eq!(verified["attribution"]["teamName"], "kept as given");
+    assert_schema("tokens decode", &json(&["tokens", "decode", token]));
+
+    assert_schema(
+        "image",
+        &json(&[
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &png,
+            "-o",
+            &out("o.png"),
+        ]),
+    );
+    assert_schema(
+        "video",
+        &json(&[
+            "video",
+            "lucy-2.1",
+            "-p",
+            "x",
+            "-i",
+            &mp4,
+            "-o",
+            &out("o.mp4"),
+        ]),
+    );
+    let submitted = json(&["video", "lucy-2.1", "-p", "x", "-i", &mp4, "--no-wait"]);
+    assert_schema("video --no-wait", &submitted);
+    let job = submitted["job_id"].as_str().unwrap();
+    let status = json(&["jobs", "status", job]);
+    assert_schema("jobs status", &status);
+    assert_eq!(status["reason"], Value::Null);
+    assert_schema(
+        "jobs result",
+        &json(&["jobs", "result", job, "-o", &out("r.mp4")]),
+    );
+
+    let uploaded = json(&["files", "upload", &png, "--ttl", "600"]);
+    assert_schema("files upload", &uploaded);
+    let id = uploaded["id"].as_str().unwrap();
+    assert_schema("files get", &json(&["files", "get", id]));
+    assert_schema("files delete", &json(&["files", "delete", id]));
+
+    assert_schema("models", &json(&["models", "--all"]));
+    assert_schema("demo", &decart_bare(&["--json", "demo"]).ok().json());
+
+    let mut child = command(None, &["--json", "emulator"]).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(Some(child));
+    let first = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    drop(running);
+    assert_schema("emulator", &serde_json::from_str(&first).unwrap());
+}
+
+// ---------------------------------------------------------------------------------------
+// `-`: stdin and stdout
+
+/// Runs `decart ARGS` in `dir` with `input` on stdin; returns the exit code, stdout's bytes
+/// and stderr.
+fn decart_bytes(emu: &Emulator, dir: &Path, args: &[&str], input: &[u8]) -> (i32, Vec<u8>, String) {
+    use std::io::Write;
+    let mut child = command(Some(emu), args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn decart");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn dash_reads_stdin_and_writes_stdout() {
+    let emu = emu();
+    let dir = TempDir::new();
+
+    let image = ["image", "lucy-image-2", "-p", "x", "-i", "-", "-o", "-"];
+    let (code, out, err) = decart_bytes(&emu, &dir.0, &image, PNG);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, emulator::expected_image_result(PNG), "only the image");
+    assert!(!dir.path("-").exists(), "no file named -");
+    let req = &emu.requests()[0];
+    let part = req.part("data").unwrap();
+    assert_eq!(
+        part.filename.as_deref(),
+        Some("stdin.png"),
+        "typed by its bytes"
+    );
+    assert_eq!(part.content_type.as_deref(), Some("image/png"));
+    assert_eq!(part.size, PNG.len() as u64);
+
+    let video = b"\0\0\0\x18ftypmp42 a video from stdin";
+    let args = ["video", "lucy-2.1", "-p", "x", "-i", "-", "-o", "-"];
+    let (code, out, err) = decart_bytes(&emu, &dir.0, &args, video);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, emulator::expected_video_result(video, None));
+    let submit = emu
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert_eq!(
+        submit.part("data").unwrap().content_type.as_deref(),
+        Some("video/mp4")
+    );
+
+    let args = [
+        "--json",
+        "video",
+        "lucy-2.1",
+        "-p",
+        "x",
+        "-i",
+        "-",
+        "--no-wait",
+    ];
+    let (code, out, _) = decart_bytes(&emu, &dir.0, &args, b"unknown bytes");
+    assert_eq!(code, 0);
+    let job: Value = serde_json::from_slice(&out).unwrap();
+    let job_id = job["job_id"].as_str().unwrap();
+    let submit = emu
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    let part = submit.part("data").unwrap();
+    assert_eq!(part.filename.as_deref(), Some("stdin"));
+    assert_eq!(
+        part.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    decart(&emu, &["jobs", "status", job_id]).ok(); // the emulator completes it on a poll
+    let (code, out, err) = decart_bytes(&emu, &dir.0, &["jobs", "result", job_id, "-o", "-"], b"");
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, emulator::expected_video_result(b"unknown bytes", None));
+
+    let (code, out, err) = decart_bytes(&emu, &dir.0, &["--json", "files", "upload", "-"], PNG);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let file: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(file["size_bytes"], PNG.len());
+    assert_eq!(file["filename"], "stdin.png");
+    assert_eq!(file["mime_type"], "image/png");
+    assert!(!dir.path("-").exists());
+}
+
+#[test]
+fn dash_misuses_are_refused_before_sending() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.png", PNG);
+    // stdout carries the result: no JSON report there.
+    let line = decart(
+        &emu,
+        &[
+            "--json",
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &input,
+            "-o",
+            "-",
+        ],
+    )
+    .fails(1, "INVALID_INPUT");
+    assert!(line.contains("-o -") && line.contains("--json"), "{line}");
+    decart(&emu, &["--json", "jobs", "result", "job_x", "-o", "-"]).fails(1, "INVALID_INPUT");
+    // stdin is one input.
+    let out = s(&dir.path("out.png"));
+    let args = [
+        "image",
+        "lucy-image-2",
+        "-p",
+        "x",
+        "-i",
+        "-",
+        "--reference-image",
+        "-",
+        "-o",
+        &out,
+    ];
+    let line = decart(&emu, &args).fails(1, "INVALID_INPUT");
+    assert!(line.contains("stdin is already"), "{line}");
+    assert!(emu.requests().is_empty(), "nothing sent");
+
+    // A reader that closes stdout during a download ends the command quietly.
+    let mut child = command(
+        Some(&emu),
+        &["image", "lucy-image-2", "-p", "x", "-i", &input, "-o", "-"],
+    )
+    .spawn()
+    .unwrap();
+    drop(child.stdout.take());
+    let run = finish(child);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Progress on a terminal
+
+/// Runs `decart ARGS` on a pseudo-terminal `cols` columns wide (util-linux `script`), against
+/// the emulator; returns what the terminal showed (stdout and stderr), or `None` without
+/// `script`.
+#[cfg(target_os = "linux")]
+fn on_terminal(emu: &Emulator, cols: u16, args: &[&str]) -> Option<Run> {
+    let available = Command::new("script").arg("--version").output();
+    if !available.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return None;
+    }
+    let quoted: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let shell = format!("stty cols {cols} rows 10; exec {}", quoted.join(" "));
+    let child = Command::new("script")
+        .args(["-qec", &shell, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env("DECART_BASE_URL", emu.base_url())
+        .env("DECART_API_KEY", emu.api_key())
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    Some(finish(child))
+}
+
+/// The progress frames a terminal showed: each redraw clears the line first.
+fn frames(screen: &str) -> Vec<&str> {
+    let mut frames: Vec<&str> = screen.split("\r\x1b[2K").skip(1).collect();
+    frames.pop(); // the last clear is followed by the report
+    frames
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn progress_stays_on_one_line_in_a_narrow_terminal() {
+    let emu = Emulator::builder()
+        .polls_before_completion(2)
+        .start()
+        .unwrap();
+    let dir = TempDir::new();
+    let input = dir.write("in.mp4", b"a video");
+    let out = s(&dir.path("out.mp4"));
+    let Some(run) = on_terminal(
+        &emu,
+        24,
+        &["video", "lucy-2.1", "-p", "x", "-i", &input, "-o", &out],
+    ) else {
+        return;
+    };
+    assert_eq!(run.code, 0, "{run:?}");
+    let frames = frames(&run.stdout);
+    assert!(!frames.is_empty(), "progress on a terminal: {run:?}");
+    for frame in &frames {
+        assert!(!frame.contains('\n'), "{frame:?}");
+        assert!(
+            frame.chars().count() <= 23,
+            "wider than 24 columns: {frame:?}"
+        );
+    }
+    assert!(frames.iter().any(|f| f.ends_with('…')), "cut: {frames:?}");
+    assert!(
+        frames.iter().any(|f| f.contains("job_")),
+        "the status: {frames:?}"
+    );
+    assert!(run.stdout.contains("completed"), "then the report: {run:?}");
+
+    // -q: no progress at all.
+    let Some(run) = on_terminal(
+        &emu,
+        24,
+        &[
+            "-q", "video", "lucy-2.1", "-p", "x", "-i", &input, "-o", &out,
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("\x1b[2K"), "{run:?}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn uploads_show_their_progress_on_a_terminal() {
+    let emu = emu();
+    let dir = TempDir::new();
+    // Large enough to be streamed with a byte count (16 MiB and more).
+    let big = dir.path("big.png");
+    let mut bytes = PNG.to_vec();
+    bytes.resize(16 * 1024 * 1024 + 1, 0);
+    std::fs::write(&big, &bytes).unwrap();
+    let (big, out) = (s(&big), s(&dir.path("out.png")));
+    for args in [
+        vec!["files", "upload", big.as_str()],
+        vec![
+            "image",
+            "lucy-image-2",
+            "-p",
+            "x",
+            "-i",
+            &big,
+            "-o",
+            out.as_str(),
+        ],
+    ] {
+        let Some(run) = on_terminal(&emu, 60, &args) else {
+            return;
+        };
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        let frames = frames(&run.stdout);
+        assert!(
+            frames
+                .iter()
+                .any(|f| f.contains(": uploading") || f.contains(": uploaded 16.0 MiB")),
+            "{args:?}: {frames:?}"
+        );
+        assert!(frames.iter().all(|f| f.chars().count() <= 59), "{frames:?}");
+    }
 }

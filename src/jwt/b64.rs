@@ -66,7 +66,9 @@ fn describe(e: base64::DecodeError) -> &'static str {
         }
         base64::DecodeError::InvalidByte(..) => "invalid base64url character",
         base64::DecodeError::InvalidLength(_) => "invalid base64url length",
-        base64::DecodeError::InvalidLastSymbol(..) => "non-canonical base64url (trailing bits set)",
+        base64::DecodeError::InvalidLastSymbol { .. } => {
+            "non-canonical base64url (trailing bits set)"
+        }
     }
 }
 

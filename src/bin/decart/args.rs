@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
-use crate::fail::EXIT_CODES_HELP;
+use crate::exit::EXIT_CODES_HELP;
 
 /// The Decart API from the shell: client tokens, offline JWT verification, image edits, video
 /// jobs, files, and a local emulator of the whole API.
@@ -54,6 +54,15 @@ pub struct Global {
     /// on stderr)
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Log more on stderr: -v the SDK's details (retries, …), -vv also HTTP connections, -vvv
+    /// everything (never a secret)
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Print nothing on stderr but the error line: no progress, no warnings
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 }
 
 impl std::fmt::Debug for Global {
@@ -62,6 +71,8 @@ impl std::fmt::Debug for Global {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("base_url", &self.base_url)
             .field("json", &self.json)
+            .field("verbose", &self.verbose)
+            .field("quiet", &self.quiet)
             .finish()
     }
 }
@@ -88,6 +99,8 @@ pub enum Command {
     Emulator(EmulatorArgs),
     /// A tour of the SDK against an in-process emulator (or the real API with --live)
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
 }
 
 /// `decart tokens …`
@@ -159,11 +172,11 @@ pub struct TokensDecodeArgs {
 /// The inputs shared by `image` and `video`.
 #[derive(Debug, Args)]
 pub struct EditArgs {
-    /// The file to edit: a path or an http(s) URL
-    #[arg(long, short = 'i', value_name = "FILE|URL")]
+    /// The file to edit: a path, an http(s) URL, or `-` for stdin
+    #[arg(long, short = 'i', value_name = "FILE|URL|-")]
     pub input: String,
-    /// A reference image: a path or an http(s) URL
-    #[arg(long, value_name = "FILE|URL")]
+    /// A reference image: a path, an http(s) URL, or `-` for stdin
+    #[arg(long, value_name = "FILE|URL|-")]
     pub reference_image: Option<String>,
     /// Random seed
     #[arg(long, value_name = "N")]
@@ -192,8 +205,8 @@ pub struct ImageArgs {
     pub prompt: String,
     #[command(flatten)]
     pub edit: EditArgs,
-    /// Where to write the edited image (written whole or not at all)
-    #[arg(long, short = 'o', value_name = "OUT")]
+    /// Where to write the edited image (written whole or not at all), or `-` for stdout
+    #[arg(long, short = 'o', value_name = "OUT|-")]
     pub output: PathBuf,
 }
 
@@ -208,11 +221,11 @@ pub struct VideoArgs {
     pub prompt: Option<String>,
     #[command(flatten)]
     pub edit: EditArgs,
-    /// Where to write the result video (written whole or not at all)
+    /// Where to write the result video (written whole or not at all), or `-` for stdout
     #[arg(
         long,
         short = 'o',
-        value_name = "OUT",
+        value_name = "OUT|-",
         required_unless_present = "no_wait",
         conflicts_with = "no_wait"
     )]
@@ -248,8 +261,8 @@ pub struct JobResultArgs {
     /// The job id
     #[arg(value_name = "ID")]
     pub id: String,
-    /// Where to write the video (written whole or not at all)
-    #[arg(long, short = 'o', value_name = "OUT")]
+    /// Where to write the video (written whole or not at all), or `-` for stdout
+    #[arg(long, short = 'o', value_name = "OUT|-")]
     pub output: PathBuf,
 }
 
@@ -267,8 +280,8 @@ pub enum FilesCommand {
 /// `decart files upload`
 #[derive(Debug, Args)]
 pub struct FilesUploadArgs {
-    /// The file to upload
-    #[arg(value_name = "FILE")]
+    /// The file to upload, or `-` for stdin
+    #[arg(value_name = "FILE|-")]
     pub file: PathBuf,
     /// Keep it this many seconds (60–2592000), or `persistent` [server default: 86400]
     #[arg(long, value_name = "S|persistent", value_parser = parse_ttl)]
@@ -344,6 +357,14 @@ pub struct DemoArgs {
     /// directory, removed at the end]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `decart completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `--metadata`: a JSON object.

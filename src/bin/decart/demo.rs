@@ -48,15 +48,21 @@ struct Tour {
 }
 
 impl Tour {
-    fn done(&mut self, name: &str, elapsed: Duration, detail: String) {
-        self.record(name, elapsed, detail, false);
+    fn done(&mut self, name: &str, elapsed: Duration, detail: String) -> Result<(), Failure> {
+        self.record(name, elapsed, detail, false)
     }
 
-    fn skipped(&mut self, name: &str, why: String) {
-        self.record(name, Duration::ZERO, why, true);
+    fn skipped(&mut self, name: &str, why: String) -> Result<(), Failure> {
+        self.record(name, Duration::ZERO, why, true)
     }
 
-    fn record(&mut self, name: &str, elapsed: Duration, detail: String, skipped: bool) {
+    fn record(
+        &mut self,
+        name: &str,
+        elapsed: Duration,
+        detail: String,
+        skipped: bool,
+    ) -> Result<(), Failure> {
         let n = self.steps.len() + 1;
         if !self.json {
             let time = if skipped {
@@ -64,7 +70,7 @@ impl Tour {
             } else {
                 output::duration(elapsed)
             };
-            println!("[{n}/{STEPS}] {name:<13} {time:>8}  {detail}");
+            output::line(format_args!("[{n}/{STEPS}] {name:<13} {time:>8}  {detail}"))?;
         }
         self.steps.push(json!({
             "step": name,
@@ -72,6 +78,7 @@ impl Tour {
             "ms": output::millis_f64(elapsed),
             "detail": detail,
         }));
+        Ok(())
     }
 
     /// Runs one step, timing it and naming it in its error.
@@ -84,7 +91,7 @@ impl Tour {
         let n = self.steps.len() + 1;
         let (value, detail) =
             f().map_err(|e| e.context(&format!("demo step {n}/{STEPS} ({name})")))?;
-        self.done(name, started.elapsed(), detail);
+        self.done(name, started.elapsed(), detail)?;
         Ok(value)
     }
 }
@@ -169,7 +176,7 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
         let client = crate::client(global)?;
         let verifier = JwksVerifier::new()?;
         if !global.json {
-            println!(
+            output::line(format_args!(
                 "decart demo --live: the SDK's tour against {} (billed: one image edit{})",
                 client.base_url(),
                 if a.video.is_some() {
@@ -177,7 +184,7 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
                 } else {
                     ""
                 }
-            );
+            ))?;
         }
         Target {
             emulator: None,
@@ -202,15 +209,15 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
             )
             .build()?;
         if !global.json {
-            println!(
-                "decart demo: the SDK's tour against a local emulator (no API key, no network)"
-            );
-            println!(
+            output::line(
+                "decart demo: the SDK's tour against a local emulator (no API key, no network)",
+            )?;
+            output::line(format_args!(
                 "emulator {} started in {} (key {})",
                 emu.base_url(),
                 output::duration(started.elapsed()),
                 emu.api_key()
-            );
+            ))?;
         }
         Target {
             emulator: Some(emu),
@@ -268,7 +275,7 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
             );
             Ok(((), detail))
         })?,
-        None => tour.skipped("tokens verify", "skipped: the server issued no JWT".into()),
+        None => tour.skipped("tokens verify", "skipped: the server issued no JWT".into())?,
     }
 
     // 3. An image edit.
@@ -321,8 +328,9 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
             let cancel = CancelHandle::new();
             let guard = interrupt::cancel_on_interrupt(cancel.clone());
             let progress = Progress::start(
-                progress::wanted(global.json),
+                progress::wanted(global),
                 VIDEO_MODEL,
+                "submitting",
                 Instant::now(),
                 None,
             );
@@ -376,7 +384,7 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
         None => tour.skipped(
             "video",
             "skipped: pass --video FILE to run a (billed) video job".into(),
-        ),
+        )?,
     }
 
     // 5–7. A file: upload, get, delete.
@@ -439,17 +447,17 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
             "steps": tour.steps,
             "total_ms": output::millis(total),
             "dir": (!dir.temporary).then(|| dir.path.display().to_string()),
-        }));
+        }))?;
     } else {
         let kept = if dir.temporary {
             String::new()
         } else {
             format!("; files in {}", dir.path.display())
         };
-        println!(
+        output::line(format_args!(
             "demo passed: {ran} of {STEPS} steps in {}{kept}",
             output::duration(total)
-        );
+        ))?;
     }
     Ok(())
 }

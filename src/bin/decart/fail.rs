@@ -1,40 +1,9 @@
-//! Failures: the one line an error prints, and the exit codes (0 is success and 2 is clap's
-//! code for bad arguments; the others are below).
+//! Failures: the one line an error prints, and the exit code (see [`crate::exit`]).
 
 use decart::Error;
 use decart::jwt::VerifyError;
 
-/// Any error without a code of its own (API error, network, bad input, missing key, …).
-pub const EXIT_ERROR: u8 = 1;
-/// The token is invalid: malformed, bad signature, unknown key, wrong issuer or audience, …
-pub const EXIT_TOKEN_INVALID: u8 = 3;
-/// The token has expired.
-pub const EXIT_TOKEN_EXPIRED: u8 = 4;
-/// The signing keys could not be had: JWKS unreachable, or not a usable JWKS.
-pub const EXIT_JWKS_UNREACHABLE: u8 = 5;
-/// A video job ended in the `failed` state.
-pub const EXIT_JOB_FAILED: u8 = 6;
-/// Waiting for a video job passed `--timeout` (the job goes on on the server).
-pub const EXIT_JOB_TIMEOUT: u8 = 7;
-/// Interrupted (Ctrl-C or SIGTERM) during a wait, which was cancelled cleanly.
-pub const EXIT_INTERRUPTED: u8 = 130;
-
-/// The exit codes, as `--help` shows them.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0    success
-  1    error (API error, network, invalid input, missing API key, …)
-  2    bad arguments
-  3    tokens verify/decode: invalid token (malformed, bad signature, unknown kid, wrong
-       issuer or audience, missing claim, …)
-  4    tokens verify: token expired
-  5    tokens verify: JWKS unreachable or unusable
-  6    video: the job failed
-  7    video: --timeout passed (the job goes on on the server)
-  130  interrupted by Ctrl-C while waiting (the wait was cancelled)
-
-Errors print one line on stderr: `error [CODE]: message`.
-Environment: DECART_API_KEY, DECART_BASE_URL.";
+use crate::exit::{self, EXIT_ERROR, EXIT_OK};
 
 /// A failure to report: a stable code, a one-line message, an exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +14,8 @@ pub struct Failure {
     pub message: String,
     /// The process exit code.
     pub exit: u8,
+    /// Nothing is printed (stdout was closed by its reader: the command just stops).
+    pub quiet: bool,
 }
 
 impl Failure {
@@ -54,6 +25,18 @@ impl Failure {
             code: code.to_owned(),
             message: message.into(),
             exit: EXIT_ERROR,
+            quiet: false,
+        }
+    }
+
+    /// Stdout was closed by its reader (`decart models | head -1`): the command stops
+    /// quietly with exit 0, as Unix tools do.
+    pub fn stdout_closed() -> Self {
+        Failure {
+            code: "STDOUT_CLOSED".to_owned(),
+            message: "stdout was closed".to_owned(),
+            exit: EXIT_OK,
+            quiet: true,
         }
     }
 
@@ -80,37 +63,34 @@ impl Failure {
         format!("error [{}]: {}", self.code, message.trim())
     }
 
-    /// Prints [`line`](Self::line) on stderr.
+    /// Prints [`line`](Self::line) on stderr (nothing for a quiet failure; a closed stderr
+    /// is ignored).
     pub fn print(&self) {
-        eprintln!("{}", self.line());
+        if !self.quiet {
+            crate::output::eprint(&format!("{}\n", self.line()));
+        }
     }
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = e.code();
-        let (message, exit) = match &e {
-            Error::MissingApiKey => (
-                "missing API key: pass --api-key KEY or set DECART_API_KEY".to_owned(),
-                EXIT_ERROR,
-            ),
-            Error::Token(v) => (e.report().to_string(), verify_exit(v)),
-            Error::JobFailed { .. } => (e.report().to_string(), EXIT_JOB_FAILED),
-            Error::JobTimeout { job_id, .. } => (
-                format!("{e}; the job goes on: `decart jobs status {job_id}`"),
-                EXIT_JOB_TIMEOUT,
-            ),
-            Error::Cancelled { job_id, .. } => (
-                format!("{e}; the job goes on: `decart jobs status {job_id}`"),
-                EXIT_INTERRUPTED,
-            ),
+        let exit = exit::for_error(&e);
+        let message = match &e {
+            Error::MissingApiKey => {
+                "missing API key: pass --api-key KEY or set DECART_API_KEY".to_owned()
+            }
+            Error::JobTimeout { job_id, .. } | Error::Cancelled { job_id, .. } => {
+                format!("{e}; the job goes on: `decart jobs status {job_id}`")
+            }
             // The message and its causes, each once.
-            _ => (e.report().to_string(), EXIT_ERROR),
+            _ => e.report().to_string(),
         };
         Failure {
             code: code.to_owned(),
             message,
             exit,
+            quiet: false,
         }
     }
 }
@@ -118,17 +98,6 @@ impl From<Error> for Failure {
 impl From<VerifyError> for Failure {
     fn from(e: VerifyError) -> Self {
         Failure::from(Error::from(e))
-    }
-}
-
-/// The exit code of a verification failure.
-fn verify_exit(e: &VerifyError) -> u8 {
-    match e {
-        VerifyError::Expired { .. } => EXIT_TOKEN_EXPIRED,
-        VerifyError::JwksUnreachable { .. } | VerifyError::InvalidJwks { .. } => {
-            EXIT_JWKS_UNREACHABLE
-        }
-        _ => EXIT_TOKEN_INVALID,
     }
 }
 

@@ -13,7 +13,8 @@ use std::sync::{Mutex, Once};
 use decart::CancelHandle;
 use decart::emulator::ShutdownHandle;
 
-use crate::fail::EXIT_INTERRUPTED;
+use crate::exit::EXIT_INTERRUPTED;
+use crate::output;
 
 /// What the next signal acts on.
 enum Target {
@@ -39,14 +40,14 @@ fn on_signal() {
     match target {
         Some(Target::Cancel(handle)) if first => {
             if std::io::stderr().is_terminal() {
-                eprint!("\r\x1b[2Kcancelling… (press Ctrl-C again to quit at once)\n");
+                output::eprint("\r\x1b[2Kcancelling… (press Ctrl-C again to quit at once)\n");
             }
             handle.cancel();
         }
         Some(Target::Shutdown(handle)) if first => handle.shutdown(),
         _ => {
             if std::io::stderr().is_terminal() {
-                eprintln!();
+                output::eprint("\n");
             }
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }

@@ -6,8 +6,10 @@
 
 mod args;
 mod demo;
+mod exit;
 mod fail;
 mod interrupt;
+mod logger;
 mod media;
 mod output;
 mod png;
@@ -18,13 +20,14 @@ mod tokens;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use args::{Cli, Command, FilesCommand, Global, JobsCommand, TokensCommand};
+use args::{Cli, Command, CompletionsArgs, FilesCommand, Global, JobsCommand, TokensCommand};
 use fail::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logger::install(logger::levels(cli.global.verbose, cli.global.quiet));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -50,7 +53,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Models(a) => registry::list(&global, a),
         Command::Emulator(a) => serve::run(&global, a),
         Command::Demo(a) => demo::run(&global, a),
+        Command::Completions(a) => completions(a),
     }
+}
+
+/// `decart completions SHELL`: the script on stdout.
+fn completions(a: CompletionsArgs) -> Result<(), Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut Cli::command(), "decart", &mut script);
+    output::print(&String::from_utf8_lossy(&script))
 }
 
 /// The `User-Agent` integration string: `decart-cli/<version>`.

@@ -1,6 +1,8 @@
 //! `decart image`, `decart video`, `decart jobs status|result`, `decart files upload|get|delete`.
 
-use std::path::Path;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -9,7 +11,7 @@ use decart::{
     WaitOptions,
 };
 use decart::{InputSchema, Model, ModelKind};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::args::{
     EditArgs, FileIdArgs, FilesUploadArgs, Global, ImageArgs, JobResultArgs, JobStatusArgs,
@@ -26,12 +28,8 @@ const UPLOAD_PROGRESS_MIN: u64 = 16 * 1024 * 1024;
 /// Looks a model up; for a name of another kind, says which command takes it.
 pub fn lookup(kind: ModelKind, name: &str) -> Result<Model, Failure> {
     match Model::lookup(kind, name) {
-        Ok(model) => {
-            if let decart::ModelStatus::Deprecated { replacement } = model.status() {
-                eprintln!("warning: model {name:?} is deprecated; use {replacement:?} instead");
-            }
-            Ok(model)
-        }
+        // A deprecated model: the SDK logs a warning, shown unless -q.
+        Ok(model) => Ok(model),
         Err(e) => {
             let mut failure = Failure::from(e);
             let other = [ModelKind::Video, ModelKind::Image, ModelKind::Realtime]
@@ -58,14 +56,156 @@ pub fn lookup(kind: ModelKind, name: &str) -> Result<Model, Failure> {
     }
 }
 
-/// A `FILE|URL` argument: an http(s) URL, or a readable file (checked now, for a clear error).
+/// A `FILE|URL|-` argument: an http(s) URL, stdin, or a readable file (checked now, for a
+/// clear error).
 pub fn file_input(flag: &str, arg: &str) -> Result<FileInput, Failure> {
+    Ok(counted_input(flag, arg, false)?.0)
+}
+
+/// A `FILE|URL|-` argument, with a byte counter for the progress line when `show_progress`
+/// and the bytes are streamed: stdin always, a file from [`UPLOAD_PROGRESS_MIN`] bytes (a
+/// smaller one is sent from its path, which a retry can send again).
+pub fn counted_input(
+    flag: &str,
+    arg: &str,
+    show_progress: bool,
+) -> Result<(FileInput, Option<Upload>), Failure> {
     let lower = arg.trim_start().to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        return FileInput::url(arg).map_err(|e| Failure::from(e).context(flag));
+        let input = FileInput::url(arg).map_err(|e| Failure::from(e).context(flag))?;
+        return Ok((input, None));
     }
-    check_file(flag, Path::new(arg))?;
-    Ok(FileInput::path(arg))
+    if arg == "-" {
+        return stdin_input(flag, show_progress);
+    }
+    path_input(flag, Path::new(arg), show_progress)
+}
+
+/// A file to send, counted as [`counted_input`] says.
+pub fn path_input(
+    flag: &str,
+    path: &Path,
+    show_progress: bool,
+) -> Result<(FileInput, Option<Upload>), Failure> {
+    let len = check_file(flag, path)?;
+    let input = FileInput::path(path);
+    if !show_progress || len < UPLOAD_PROGRESS_MIN {
+        return Ok((input, None));
+    }
+    let file = std::fs::File::open(path).map_err(|e| {
+        Failure::new(
+            "INVALID_INPUT",
+            format!("{flag}: cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let (upload, reader) = Upload::counting(file, Some(len));
+    let mut counted = FileInput::reader(reader).with_len(len);
+    if let Some(name) = input.filename() {
+        counted = counted.with_filename(name.into_owned());
+    }
+    let counted = counted.with_content_type(input.content_type());
+    Ok((counted, Some(upload)))
+}
+
+/// Stdin as an input (`-`), streamed. Its first bytes name its type (PNG, JPEG, GIF, WebP,
+/// MP4, QuickTime, WebM), for the part's filename and content type; it can be used once.
+pub fn stdin_input(
+    flag: &str,
+    show_progress: bool,
+) -> Result<(FileInput, Option<Upload>), Failure> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    let fail = |why: &str| Failure::new("INVALID_INPUT", format!("{flag} -: {why}"));
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(fail("stdin is already another input"));
+    }
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(fail(
+            "stdin is a terminal; redirect a file into it (`< in.png`)",
+        ));
+    }
+    let mut head = Vec::with_capacity(16);
+    (&mut stdin)
+        .take(16)
+        .read_to_end(&mut head)
+        .map_err(|e| fail(&format!("cannot read stdin: {e}")))?;
+    let (name, content_type) = match sniff(&head) {
+        Some((ext, mime)) => (format!("stdin.{ext}"), mime),
+        None => ("stdin".to_owned(), "application/octet-stream"),
+    };
+    let reader = std::io::Cursor::new(head).chain(stdin);
+    let (input, upload) = if show_progress {
+        let (upload, counted) = Upload::counting(reader, None);
+        (FileInput::reader(counted), Some(upload))
+    } else {
+        (FileInput::reader(reader), None)
+    };
+    Ok((
+        input.with_filename(name).with_content_type(content_type),
+        upload,
+    ))
+}
+
+/// The type of a media file by its first bytes: `(extension, content type)`.
+fn sniff(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    let at = |i: usize, sig: &[u8]| head.get(i..i + sig.len()) == Some(sig);
+    if at(0, b"\x89PNG\r\n\x1a\n") {
+        Some(("png", "image/png"))
+    } else if at(0, b"\xff\xd8\xff") {
+        Some(("jpg", "image/jpeg"))
+    } else if at(0, b"GIF87a") || at(0, b"GIF89a") {
+        Some(("gif", "image/gif"))
+    } else if at(0, b"RIFF") && at(8, b"WEBP") {
+        Some(("webp", "image/webp"))
+    } else if at(4, b"ftypqt") {
+        Some(("mov", "video/quicktime"))
+    } else if at(4, b"ftyp") {
+        Some(("mp4", "video/mp4"))
+    } else if at(0, b"\x1a\x45\xdf\xa3") {
+        Some(("webm", "video/webm"))
+    } else {
+        None
+    }
+}
+
+/// Where a result goes: a file (written whole or not at all), or stdout (`-o -`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// `-o -`.
+    Stdout,
+    /// A file.
+    Path(PathBuf),
+}
+
+impl Dest {
+    /// The `-o` argument, checked before any (billed) call: the directory of a file must
+    /// exist; stdout must not be a terminal, nor carry `--json`.
+    pub fn new(global: &Global, output: &Path) -> Result<Dest, Failure> {
+        if output != Path::new("-") {
+            check_output(output)?;
+            return Ok(Dest::Path(output.to_owned()));
+        }
+        let fail = |why: &str| Failure::new("INVALID_INPUT", format!("-o -: {why}"));
+        if global.json {
+            return Err(fail(
+                "the result goes to stdout, so --json cannot; write the result to a file",
+            ));
+        }
+        if std::io::stdout().is_terminal() {
+            return Err(fail(
+                "stdout is a terminal; redirect it (`> out.png`) or pipe it",
+            ));
+        }
+        Ok(Dest::Stdout)
+    }
+
+    /// How a report names it.
+    pub fn display(&self) -> String {
+        match self {
+            Dest::Stdout => "-".to_owned(),
+            Dest::Path(p) => p.display().to_string(),
+        }
+    }
 }
 
 /// Fails unless `path` is a file that can be opened.
@@ -129,58 +269,38 @@ macro_rules! edit_options {
 /// `decart image`.
 pub fn image(global: &Global, a: ImageArgs) -> Result<(), Failure> {
     let model = lookup(ModelKind::Image, &a.model)?;
-    let data = file_input("--input", &a.edit.input)?;
+    let dest = Dest::new(global, &a.output)?;
+    let show = progress::wanted(global);
+    let (data, upload) = counted_input("--input", &a.edit.input, show)?;
     let input = edit_options!(ImageEditInput::new(a.prompt, data), &a.edit);
-    check_output(&a.output)?;
     let client = crate::client(global)?;
     let started = Instant::now();
-    let bytes = client.process().image_to_path(&model, input, &a.output)?;
+    let progress = Progress::start(show, model.name(), "editing", started, upload);
+    let process = client.process();
+    let bytes = match &dest {
+        Dest::Path(path) => process.image_to_path(&model, input, path)?,
+        Dest::Stdout => output::to_stdout(|sink| process.image_to_writer(&model, input, sink))?,
+    };
+    progress.finish();
     let elapsed = started.elapsed();
     if global.json {
         output::json(&json!({
             "model": model.name(),
-            "output": a.output.display().to_string(),
+            "output": dest.display(),
             "bytes": bytes,
             "elapsed_ms": output::millis(elapsed),
-        }));
-    } else {
+        }))?;
+    } else if dest != Dest::Stdout {
         Report::new()
             .row("model", model.name())
             .row(
                 "output",
-                format!("{} ({})", a.output.display(), output::size(bytes)),
+                format!("{} ({})", dest.display(), output::size(bytes)),
             )
             .row("elapsed", output::duration(elapsed))
-            .print();
+            .print()?;
     }
     Ok(())
-}
-
-/// The `data` part of a video job: streamed with a byte count when progress is shown and the
-/// file is large, else a plain path (or URL).
-fn video_data(arg: &str, show_progress: bool) -> Result<(FileInput, Option<Upload>), Failure> {
-    let input = file_input("--input", arg)?;
-    let path = Path::new(arg);
-    if !show_progress || !path.exists() {
-        return Ok((input, None));
-    }
-    let len = check_file("--input", path)?;
-    if len < UPLOAD_PROGRESS_MIN {
-        return Ok((input, None));
-    }
-    let file = std::fs::File::open(path).map_err(|e| {
-        Failure::new(
-            "INVALID_INPUT",
-            format!("--input: cannot read {}: {e}", path.display()),
-        )
-    })?;
-    let (upload, reader) = Upload::counting(file, len);
-    let mut counted = FileInput::reader(reader).with_len(len);
-    if let Some(name) = input.filename() {
-        counted = counted.with_filename(name.into_owned());
-    }
-    let counted = counted.with_content_type(input.content_type());
-    Ok((counted, Some(upload)))
 }
 
 /// The typed input a video model takes.
@@ -212,29 +332,34 @@ fn video_input(model: &Model, a: &VideoArgs, data: FileInput) -> Result<Input, F
 /// `decart video`.
 pub fn video(global: &Global, a: VideoArgs) -> Result<(), Failure> {
     let model = lookup(ModelKind::Video, &a.model)?;
-    let show = progress::wanted(global.json) && !a.no_wait;
-    let (data, upload) = video_data(&a.edit.input, show)?;
+    let dest = match &a.output {
+        Some(out) => Some(Dest::new(global, out)?),
+        None => None,
+    };
+    let show = progress::wanted(global) && !a.no_wait;
+    let (data, upload) = counted_input("--input", &a.edit.input, show)?;
     let input = video_input(&model, &a, data)?;
-    if let Some(out) = &a.output {
-        check_output(out)?;
-    }
     let client = crate::client(global)?;
     if a.no_wait {
         let status = client.queue().submit(&model, input)?;
         if global.json {
-            output::json(&status.raw);
+            output::json(&json!({
+                "job_id": status.job_id,
+                "model": model.name(),
+                "status": status.state.as_str(),
+            }))?;
         } else {
-            println!("{}", status.job_id);
+            output::line(&status.job_id)?;
         }
         return Ok(());
     }
-    let Some(out) = a.output.as_deref() else {
+    let Some(dest) = dest else {
         return Err(Failure::new("INVALID_INPUT", "-o OUT is required"));
     };
     let cancel = CancelHandle::new();
     let guard = interrupt::cancel_on_interrupt(cancel.clone());
     let started = Instant::now();
-    let progress = Progress::start(show, model.name(), started, upload);
+    let progress = Progress::start(show, model.name(), "submitting", started, upload);
     let updater = progress.updater();
     let history = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = Arc::clone(&history);
@@ -254,15 +379,17 @@ pub fn video(global: &Global, a: VideoArgs) -> Result<(), Failure> {
     progress.finish();
     drop(guard);
     let job = outcome?;
-    let bytes = client
-        .queue()
-        .result_to_path(&job.job_id, out)
-        .map_err(|e| {
-            let id = &job.job_id;
-            Failure::from(e).context(&format!(
-                "job {id} completed (download it again: `decart jobs result {id} -o OUT`)"
-            ))
-        })?;
+    let queue = client.queue();
+    let id = &job.job_id;
+    let downloaded = match &dest {
+        Dest::Path(path) => queue.result_to_path(id, path).map_err(Failure::from),
+        Dest::Stdout => output::to_stdout(|sink| queue.result_to_writer(id, sink)),
+    };
+    let bytes = downloaded.map_err(|f| {
+        f.context(&format!(
+            "job {id} completed (download it again: `decart jobs result {id} -o OUT`)"
+        ))
+    })?;
     let elapsed = started.elapsed();
     let statuses = history.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if global.json {
@@ -274,10 +401,10 @@ pub fn video(global: &Global, a: VideoArgs) -> Result<(), Failure> {
             "polls": job.polls,
             "waited_ms": output::millis(job.waited),
             "elapsed_ms": output::millis(elapsed),
-            "output": out.display().to_string(),
+            "output": dest.display(),
             "bytes": bytes,
-        }));
-    } else {
+        }))?;
+    } else if dest != Dest::Stdout {
         Report::new()
             .row("job_id", &job.job_id)
             .row("model", model.name())
@@ -292,10 +419,10 @@ pub fn video(global: &Global, a: VideoArgs) -> Result<(), Failure> {
             )
             .row(
                 "output",
-                format!("{} ({})", out.display(), output::size(bytes)),
+                format!("{} ({})", dest.display(), output::size(bytes)),
             )
             .row("elapsed", output::duration(elapsed))
-            .print();
+            .print()?;
     }
     Ok(())
 }
@@ -305,51 +432,65 @@ pub fn job_status(global: &Global, a: JobStatusArgs) -> Result<(), Failure> {
     let client = crate::client(global)?;
     let status = client.queue().status(&a.id)?;
     if global.json {
-        output::json(&status.raw);
+        output::json(&json!({
+            "job_id": status.job_id,
+            "status": status.state.as_str(),
+            "reason": status.reason,
+        }))?;
     } else {
         Report::new()
             .row("job_id", &status.job_id)
             .row("status", status.state.as_str())
             .opt("reason", status.reason.as_deref())
-            .print();
+            .print()?;
     }
     Ok(())
 }
 
 /// `decart jobs result`.
 pub fn job_result(global: &Global, a: JobResultArgs) -> Result<(), Failure> {
-    check_output(&a.output)?;
+    let dest = Dest::new(global, &a.output)?;
     let client = crate::client(global)?;
     let started = Instant::now();
-    let bytes = client.queue().result_to_path(&a.id, &a.output)?;
+    let queue = client.queue();
+    let bytes = match &dest {
+        Dest::Path(path) => queue.result_to_path(&a.id, path)?,
+        Dest::Stdout => output::to_stdout(|sink| queue.result_to_writer(&a.id, sink))?,
+    };
     let elapsed = started.elapsed();
     if global.json {
         output::json(&json!({
             "job_id": a.id,
-            "output": a.output.display().to_string(),
+            "output": dest.display(),
             "bytes": bytes,
             "elapsed_ms": output::millis(elapsed),
-        }));
-    } else {
+        }))?;
+    } else if dest != Dest::Stdout {
         Report::new()
             .row("job_id", &a.id)
             .row(
                 "output",
-                format!("{} ({})", a.output.display(), output::size(bytes)),
+                format!("{} ({})", dest.display(), output::size(bytes)),
             )
             .row("elapsed", output::duration(elapsed))
-            .print();
+            .print()?;
     }
     Ok(())
 }
 
 /// Prints a file reference.
-pub fn print_file(global: &Global, file: &FileRef) {
+pub fn print_file(global: &Global, file: &FileRef) -> Result<(), Failure> {
     if global.json {
-        output::json(&serde_json::to_value(file).unwrap_or(Value::Null));
-        return;
+        return output::json(&json!({
+            "id": file.id,
+            "filename": file.filename,
+            "mime_type": file.mime_type,
+            "size_bytes": file.size_bytes,
+            "created_at": file.created_at,
+            "expires_at": file.expires_at,
+        }));
     }
-    file_report(file).print();
+    file_report(file).print()
 }
 
 /// A file reference as a report.
@@ -376,19 +517,27 @@ pub fn file_report(file: &FileRef) -> Report {
 
 /// `decart files upload`.
 pub fn files_upload(global: &Global, a: FilesUploadArgs) -> Result<(), Failure> {
-    check_file("FILE", &a.file)?;
+    let show = progress::wanted(global);
+    let (input, upload) = if a.file == Path::new("-") {
+        stdin_input("FILE", show)?
+    } else {
+        path_input("FILE", &a.file, show)?
+    };
+    let label = input
+        .filename()
+        .map_or_else(|| "file".to_owned(), |n| n.into_owned());
     let client = crate::client(global)?;
-    let file = client.files().upload(FileInput::path(&a.file), a.ttl)?;
-    print_file(global, &file);
-    Ok(())
+    let progress = Progress::start(show, &label, "uploading", Instant::now(), upload);
+    let file = client.files().upload(input, a.ttl)?;
+    progress.finish();
+    print_file(global, &file)
 }
 
 /// `decart files get`.
 pub fn files_get(global: &Global, a: FileIdArgs) -> Result<(), Failure> {
     let client = crate::client(global)?;
     let file = client.files().get(&a.id)?;
-    print_file(global, &file);
-    Ok(())
+    print_file(global, &file)
 }
 
 /// `decart files delete`.
@@ -396,9 +545,9 @@ pub fn files_delete(global: &Global, a: FileIdArgs) -> Result<(), Failure> {
     let client = crate::client(global)?;
     client.files().delete(&a.id)?;
     if global.json {
-        output::json(&json!({"id": a.id, "deleted": true}));
+        output::json(&json!({"id": a.id, "deleted": true}))?;
     } else {
-        println!("deleted {}", a.id);
+        output::line(format_args!("deleted {}", a.id))?;
     }
     Ok(())
 }

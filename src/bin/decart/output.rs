@@ -1,13 +1,150 @@
-//! Printing: JSON documents, aligned key/value reports, sizes, durations and dates.
+//! Printing: stdout and stderr without panics, JSON documents, aligned key/value reports,
+//! sizes, durations and dates.
+//!
+//! Nothing here uses `print!`/`println!`/`eprintln!`: they panic when the stream is closed
+//! (`decart models | head -1`). Writes to stdout report a closed pipe as
+//! [`Failure::stdout_closed`], which ends the command quietly with exit 0; writes to stderr
+//! ignore errors.
 
 use std::fmt::Write as _;
+use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-/// Prints one compact JSON document and a newline on stdout.
-pub fn json(value: &Value) {
-    println!("{value}");
+use crate::fail::Failure;
+
+/// Writes `text` on stdout and flushes it.
+///
+/// A reader that closed stdout gives [`Failure::stdout_closed`] (quiet, exit 0); another write
+/// error (a full disk, …) is an `IO_ERROR`.
+pub fn print(text: &str) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| stdout_failure(&e))
+}
+
+/// Writes `text` and a newline on stdout (see [`print`]).
+pub fn line(text: impl std::fmt::Display) -> Result<(), Failure> {
+    print(&format!("{text}\n"))
+}
+
+/// Prints one compact JSON document and a newline on stdout (see [`print`]).
+pub fn json(value: &Value) -> Result<(), Failure> {
+    line(value)
+}
+
+/// `value` with the keys of its objects in snake_case (`maxSessionDuration` ->
+/// `max_session_duration`), at every depth: the `--json` documents use snake_case only.
+pub fn snake_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (snake_case(k), snake_keys(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(snake_keys).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `camelCase` / `PascalCase` / `kebab-case` to `snake_case`; snake_case stays as it is.
+pub fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if c.is_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+            prev_lower = false;
+        } else if c == '-' {
+            out.push('_');
+            prev_lower = false;
+        } else {
+            out.push(c);
+            prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}
+
+/// The failure of a write to stdout.
+pub fn stdout_failure(e: &io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::stdout_closed()
+    } else {
+        Failure::new("IO_ERROR", format!("cannot write to stdout: {e}"))
+    }
+}
+
+/// Writes `text` on stderr; a closed or failing stderr is ignored (there is nowhere left to
+/// report it).
+pub fn eprint(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
+
+/// Writes a result on stdout with `write` (`-o -`); returns the bytes written. A reader that
+/// closed stdout gives [`Failure::stdout_closed`], not the SDK's error for the failed write.
+pub fn to_stdout(
+    write: impl FnOnce(&mut StdoutSink) -> Result<u64, decart::Error>,
+) -> Result<u64, Failure> {
+    let mut sink = StdoutSink::new();
+    let written = write(&mut sink).map_err(|e| sink.failure(e))?;
+    sink.flush().map_err(|e| stdout_failure(&e))?;
+    Ok(written)
+}
+
+/// Stdout as the destination of a result (`-o -`). It remembers whether its reader closed it,
+/// so that the SDK's error for the failed write can be told apart from a failed download.
+#[derive(Debug)]
+pub struct StdoutSink {
+    out: io::Stdout,
+    closed: bool,
+}
+
+impl StdoutSink {
+    /// Stdout.
+    pub fn new() -> Self {
+        StdoutSink {
+            out: io::stdout(),
+            closed: false,
+        }
+    }
+
+    /// The failure for an SDK error that happened while writing here.
+    pub fn failure(&self, e: decart::Error) -> Failure {
+        if self.closed {
+            Failure::stdout_closed()
+        } else {
+            Failure::from(e)
+        }
+    }
+
+    fn note<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &r {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                self.closed = true;
+            }
+        }
+        r
+    }
+}
+
+impl io::Write for StdoutSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.out.write(buf);
+        self.note(r)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.out.flush();
+        self.note(r)
+    }
 }
 
 /// A readable report: `key  value` lines with the values aligned.
@@ -46,9 +183,9 @@ impl Report {
         out
     }
 
-    /// Prints the report on stdout.
-    pub fn print(&self) {
-        print!("{}", self.render());
+    /// Prints the report on stdout (see [`print`]).
+    pub fn print(&self) -> Result<(), Failure> {
+        print(&self.render())
     }
 }
 
@@ -189,6 +326,20 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(1234)), "1.23 s");
         assert_eq!(duration(Duration::from_secs(123)), "2m 03s");
         assert_eq!(coarse(Duration::from_secs(7500)), "2h 05m");
+    }
+
+    #[test]
+    fn snake_case_keys() {
+        assert_eq!(snake_case("maxSessionDuration"), "max_session_duration");
+        assert_eq!(snake_case("already_snake"), "already_snake");
+        assert_eq!(snake_case("HTTPServer"), "httpserver");
+        assert_eq!(snake_case("kebab-case"), "kebab_case");
+        assert_eq!(snake_case("v2Model"), "v2_model");
+        let v = serde_json::json!({"realtime": {"maxSessionDuration": 1, "list": [{"aB": 2}]}});
+        assert_eq!(
+            snake_keys(&v),
+            serde_json::json!({"realtime": {"max_session_duration": 1, "list": [{"a_b": 2}]}})
+        );
     }
 
     #[test]

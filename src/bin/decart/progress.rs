@@ -1,58 +1,87 @@
-//! The progress line on stderr while a video job uploads and runs: status, elapsed time, and
-//! upload progress for large inputs. Shown only when stderr is a terminal and `--json` is off.
+//! The progress line on stderr while an image edit, a video job or an upload runs: status,
+//! elapsed time, and upload progress for streamed inputs (large files, stdin). Shown only when
+//! stderr is a terminal, `--json` and `-q` are off. Always one line: it is cut to the
+//! terminal's width (read at each redraw, so a resize is followed), or a narrow terminal would
+//! wrap it and every redraw would add a row.
+//!
+//! Hand-written rather than `indicatif`: with its default features off, indicatif still brings
+//! `console`, `portable-atomic` and `unit-prefix`; this line needs a thread, a condvar and
+//! `terminal_size`, which clap's `wrap_help` already brings.
 
 use std::io::{IsTerminal, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::args::Global;
 use crate::output;
 
 /// How often the line is redrawn.
 const TICK: Duration = Duration::from_millis(100);
 const SPINNER: [char; 4] = ['|', '/', '-', '\\'];
 
-/// Whether a progress line may be drawn: stderr is a terminal and the output is not JSON.
-pub fn wanted(json: bool) -> bool {
-    !json && std::io::stderr().is_terminal()
+/// Whether a progress line may be drawn: stderr is a terminal, and neither `--json` nor `-q`.
+pub fn wanted(global: &Global) -> bool {
+    !global.json && !global.quiet && std::io::stderr().is_terminal()
 }
 
-/// Bytes read so far out of a total, shared with the reader that counts them.
+/// Bytes read so far (out of a total, when known), shared with the reader that counts them.
 #[derive(Debug, Clone)]
 pub struct Upload {
     sent: Arc<AtomicU64>,
-    total: u64,
+    ended: Arc<AtomicBool>,
+    total: Option<u64>,
 }
 
 impl Upload {
-    /// Wraps `reader` (of `total` bytes) so that its reads are counted.
-    pub fn counting<R: Read>(reader: R, total: u64) -> (Upload, CountingReader<R>) {
-        let sent = Arc::new(AtomicU64::new(0));
+    /// Wraps `reader` (of `total` bytes, if known) so that its reads are counted.
+    pub fn counting<R: Read>(reader: R, total: Option<u64>) -> (Upload, CountingReader<R>) {
         let upload = Upload {
-            sent: Arc::clone(&sent),
+            sent: Arc::new(AtomicU64::new(0)),
+            ended: Arc::new(AtomicBool::new(false)),
             total,
         };
-        (
-            upload,
-            CountingReader {
-                inner: reader,
-                sent,
-            },
-        )
+        let reader = CountingReader {
+            inner: reader,
+            upload: upload.clone(),
+        };
+        (upload, reader)
+    }
+
+    /// `uploading 42% (…)`, `uploading 3.0 MiB` (no total), or `uploaded 8.0 MiB, {next}`.
+    fn describe(&self, next: &str) -> String {
+        let sent = self.sent.load(Ordering::Relaxed);
+        let ended = self.ended.load(Ordering::Relaxed);
+        match self.total {
+            _ if ended => format!("uploaded {}, {next}", output::size(sent)),
+            Some(total) if sent >= total => format!("uploaded {}, {next}", output::size(total)),
+            Some(total) => {
+                let pct = (sent * 100).checked_div(total).unwrap_or(100);
+                format!(
+                    "uploading {pct}% ({} of {})",
+                    output::size(sent),
+                    output::size(total)
+                )
+            }
+            None => format!("uploading {}", output::size(sent)),
+        }
     }
 }
 
-/// A reader that counts the bytes read through it.
+/// A reader that counts the bytes read through it, and notes its end.
 pub struct CountingReader<R> {
     inner: R,
-    sent: Arc<AtomicU64>,
+    upload: Upload,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        if n == 0 && !buf.is_empty() {
+            self.upload.ended.store(true, Ordering::Relaxed);
+        }
+        self.upload.sent.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -60,6 +89,8 @@ impl<R: Read> Read for CountingReader<R> {
 #[derive(Debug)]
 struct State {
     label: String,
+    /// What is shown before any status, and after the upload: `submitting`, `editing`, …
+    next: String,
     status: Option<String>,
     upload: Option<Upload>,
     done: bool,
@@ -90,8 +121,15 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts drawing `label: status · elapsed` (when `enabled`), counting time from `started`.
-    pub fn start(enabled: bool, label: &str, started: Instant, upload: Option<Upload>) -> Self {
+    /// Starts drawing `label: status · elapsed` (when `enabled`), counting time from `started`;
+    /// `next` is what is being done before any status arrives (after the upload, if any).
+    pub fn start(
+        enabled: bool,
+        label: &str,
+        next: &str,
+        started: Instant,
+        upload: Option<Upload>,
+    ) -> Self {
         if !enabled {
             return Progress {
                 updater: Updater { shared: None },
@@ -101,6 +139,7 @@ impl Progress {
         let shared = Arc::new((
             Mutex::new(State {
                 label: label.to_owned(),
+                next: next.to_owned(),
                 status: None,
                 upload,
                 done: false,
@@ -158,7 +197,7 @@ fn draw_until_done(shared: &(Mutex<State>, Condvar), started: Instant) {
             return;
         }
         let line = render(&state, started.elapsed(), SPINNER[tick % SPINNER.len()]);
-        let _ = write!(stderr, "\r\x1b[2K{line}");
+        let _ = write!(stderr, "\r\x1b[2K{}", fit(&line, terminal_width()));
         let _ = stderr.flush();
         tick += 1;
         state = shared
@@ -169,29 +208,38 @@ fn draw_until_done(shared: &(Mutex<State>, Condvar), started: Instant) {
     }
 }
 
+/// The width of the terminal on stderr, in columns (80 when it cannot be had).
+fn terminal_width() -> usize {
+    terminal_size::terminal_size_of(std::io::stderr()).map_or(80, |(w, _)| usize::from(w.0))
+}
+
+/// `line` cut to fit in `width` columns, the last one left empty (a character written there
+/// makes some terminals wrap): `…` marks a cut.
+fn fit(line: &str, width: usize) -> String {
+    let room = width.saturating_sub(1).max(1);
+    if line.chars().count() <= room {
+        return line.to_owned();
+    }
+    let mut cut: String = line.chars().take(room - 1).collect();
+    cut.push('…');
+    cut
+}
+
 fn render(state: &State, elapsed: Duration, spin: char) -> String {
     let what = match (&state.status, &state.upload) {
         (Some(status), _) => status.clone(),
-        (None, Some(up)) => {
-            let sent = up.sent.load(Ordering::Relaxed).min(up.total);
-            if sent < up.total {
-                let pct = (sent * 100).checked_div(up.total).unwrap_or(100);
-                format!(
-                    "uploading {pct}% ({} of {})",
-                    output::size(sent),
-                    output::size(up.total)
-                )
-            } else {
-                "uploaded, submitting".to_owned()
-            }
-        }
-        (None, None) => "submitting".to_owned(),
+        (None, Some(up)) => up.describe(&state.next),
+        (None, None) => state.next.clone(),
     };
-    format!(
+    let line = format!(
         "{spin} {}: {what} · {:.1} s",
         state.label,
         elapsed.as_secs_f64()
-    )
+    );
+    // A label or status from the server must not move the cursor.
+    line.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -200,9 +248,10 @@ mod tests {
 
     #[test]
     fn lines() {
-        let (up, mut reader) = Upload::counting(&[0u8; 2048][..], 2048);
+        let (up, mut reader) = Upload::counting(&[0u8; 2048][..], Some(2048));
         let mut state = State {
             label: "lucy-2.1".into(),
+            next: "submitting".into(),
             status: None,
             upload: Some(up),
             done: false,
@@ -216,9 +265,30 @@ mod tests {
         reader.read_exact(&mut buf).unwrap();
         assert!(render(&state, d, '|').contains("uploading 50%"));
         reader.read_exact(&mut buf).unwrap();
-        assert!(render(&state, d, '|').contains("uploaded, submitting"));
+        assert!(render(&state, d, '|').contains("uploaded 2.0 KiB, submitting"));
         state.label = "job_1".into();
-        state.status = Some("processing".into());
-        assert_eq!(render(&state, d, '/'), "/ job_1: processing · 1.5 s");
+        state.status = Some("processing\x1b[2J".into());
+        assert_eq!(render(&state, d, '/'), "/ job_1: processing [2J · 1.5 s");
+    }
+
+    #[test]
+    fn unknown_totals() {
+        let (up, mut reader) = Upload::counting(&[0u8; 1536][..], None);
+        let mut buf = Vec::new();
+        assert_eq!(up.describe("editing"), "uploading 0 bytes");
+        reader.read_to_end(&mut buf).unwrap();
+        assert_eq!(up.describe("editing"), "uploaded 1.5 KiB, editing");
+    }
+
+    #[test]
+    fn one_line_at_any_width() {
+        let line = "| lucy-2.1: uploading 42% (1.0 MiB of 2.4 MiB) · 12.3 s";
+        assert_eq!(fit(line, 200), line);
+        assert_eq!(fit(line, line.chars().count() + 1), line);
+        for width in [0, 1, 2, 10, 20, 40] {
+            let fitted = fit(line, width);
+            assert!(fitted.chars().count() < width.max(2), "{width}: {fitted}");
+        }
+        assert_eq!(fit(line, 12), "| lucy-2.1…");
     }
 }

@@ -26,7 +26,7 @@ pub fn list(global: &Global, a: ModelsArgs) -> Result<(), Failure> {
         })
         .collect();
     if global.json {
-        output::json(&Value::Array(models.iter().map(to_json).collect()));
+        output::json(&Value::Array(models.iter().map(to_json).collect()))?;
         return Ok(());
     }
     let rows: Vec<[String; 6]> = models
@@ -56,7 +56,7 @@ pub fn list(global: &Global, a: ModelsArgs) -> Result<(), Failure> {
             .zip(widths)
             .map(|(cell, w)| format!("{cell:w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        output::line(line.join("  ").trim_end())?;
     }
     Ok(())
 }

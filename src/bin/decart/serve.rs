@@ -33,9 +33,9 @@ pub fn run(global: &Global, a: EmulatorArgs) -> Result<(), Failure> {
             "port": emu.port(),
             "polls": a.polls,
             "export": export,
-        }));
+        }))?;
     } else {
-        println!("decart emulator: the Decart API on loopback (press Ctrl-C to stop)");
+        output::line("decart emulator: the Decart API on loopback (press Ctrl-C to stop)")?;
         Report::new()
             .row("base URL", emu.base_url())
             .row("JWKS URL", emu.jwks_url())
@@ -43,22 +43,19 @@ pub fn run(global: &Global, a: EmulatorArgs) -> Result<(), Failure> {
             .row("audience", emu.audience())
             .row("API key", emu.api_key())
             .row("jobs", format!("complete after {} status polls", a.polls))
-            .print();
-        println!();
-        println!("In another shell:");
-        println!("  {export}");
-        println!("  decart tokens create --expires-in 600");
-        println!(
-            "  decart tokens verify TOKEN --jwks-url {} --issuer {} --audience {}",
+            .print()?;
+        output::print(&format!(
+            "\nIn another shell:\n  {export}\n  decart tokens create --expires-in 600\n  \
+             decart tokens verify TOKEN --jwks-url {} --issuer {} --audience {}\n",
             emu.jwks_url(),
             emu.issuer(),
             emu.audience()
-        );
+        ))?;
     }
     emu.wait();
     drop(guard);
     if !global.json {
-        eprintln!("emulator stopped");
+        output::eprint("emulator stopped\n");
     }
     Ok(())
 }

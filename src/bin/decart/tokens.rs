@@ -9,7 +9,8 @@ use decart::jwt::{self, KeySet, VerifyOptions};
 use serde_json::{Map, Value, json};
 
 use crate::args::{Global, TokensCreateArgs, TokensDecodeArgs, TokensVerifyArgs};
-use crate::fail::{EXIT_JWKS_UNREACHABLE, Failure};
+use crate::exit::EXIT_JWKS_UNREACHABLE;
+use crate::fail::Failure;
 use crate::output::{self, Report};
 
 /// The claims a verified and an untrusted token share, into a JSON map.
@@ -22,7 +23,10 @@ macro_rules! claims_fields {
         $doc.insert("pool".into(), json!($t.pool().as_str()));
         $doc.insert("allowed_models".into(), json!($t.allowed_models()));
         $doc.insert("allowed_origins".into(), json!($t.allowed_origins()));
-        $doc.insert("constraints".into(), json!($t.constraints()));
+        $doc.insert(
+            "constraints".into(),
+            json!($t.constraints().map(output::snake_keys)),
+        );
         $doc.insert(
             "realtime_concurrent_session_limit".into(),
             json!($t.realtime_concurrent_session_limit()),
@@ -102,12 +106,12 @@ pub fn create(global: &Global, a: TokensCreateArgs) -> Result<(), Failure> {
     let permissions = token.permissions.as_ref();
     if global.json {
         output::json(&json!({
-            "apiKey": token.api_key.expose(),
+            "api_key": token.api_key.expose(),
             "token": token.token.as_ref().map(|t| t.expose()),
-            "expiresAt": token.expires_at,
+            "expires_at": token.expires_at,
             "permissions": permissions.map(|p| json!({"models": p.models, "origins": p.origins})),
-            "constraints": token.constraints,
-        }));
+            "constraints": token.constraints.as_ref().map(output::snake_keys),
+        }))?;
         return Ok(());
     }
     let mut r = Report::new();
@@ -136,7 +140,7 @@ pub fn create(global: &Global, a: TokensCreateArgs) -> Result<(), Failure> {
         "constraints",
         token.constraints.as_ref().map(Value::to_string),
     );
-    r.print();
+    r.print()?;
     Ok(())
 }
 
@@ -188,7 +192,7 @@ pub fn verify(global: &Global, a: TokensVerifyArgs) -> Result<(), Failure> {
             json!(t.issued_at().map(output::rfc3339)),
         );
         doc.insert("claims".into(), Value::Object(t.claims().clone()));
-        output::json(&Value::Object(doc));
+        output::json(&Value::Object(doc))?;
         return Ok(());
     }
     let mut r = Report::new();
@@ -210,7 +214,7 @@ pub fn verify(global: &Global, a: TokensVerifyArgs) -> Result<(), Failure> {
         ),
     );
     r.opt("issued_at", t.issued_at().map(output::rfc3339));
-    r.print();
+    r.print()?;
     Ok(())
 }
 
@@ -238,7 +242,7 @@ pub fn decode(global: &Global, a: TokensDecodeArgs) -> Result<(), Failure> {
             json!(t.issued_at().map(output::rfc3339)),
         );
         doc.insert("claims".into(), Value::Object(t.claims().clone()));
-        output::json(&Value::Object(doc));
+        output::json(&Value::Object(doc))?;
         return Ok(());
     }
     let mut r = Report::new();
@@ -254,7 +258,7 @@ pub fn decode(global: &Global, a: TokensDecodeArgs) -> Result<(), Failure> {
     );
     r.opt("issued_at", t.issued_at().map(output::rfc3339));
     r.row("claims", Value::Object(t.claims().clone()).to_string());
-    r.print();
+    r.print()?;
     Ok(())
 }
 
