@@ -1480,6 +1480,21 @@ fn verbosity_flags_show_or_hide_what_the_sdk_logs() {
     let run = decart(&emu, &["-vv", "tokens", "create"]);
     assert!(run.ok().stderr.lines().count() > 1, "{run:?}");
     assert!(!run.stderr.contains(emu.api_key()), "never the key");
+    // -vvv is trace: ureq's byte dump of the request (the key split across its rows) is
+    // filtered out.
+    let run = decart(&emu, &["-vvv", "tokens", "create"]);
+    let stderr = run.ok().stderr.clone();
+    assert!(stderr.lines().count() > 1, "{stderr}");
+    assert!(!stderr.contains("[trace ureq_proto"), "{stderr}");
+    let dump_rows: String = stderr
+        .lines()
+        .filter_map(|l| l.rsplit(' ').next())
+        .collect();
+    assert!(
+        !dump_rows.contains(emu.api_key()),
+        "never the key: {stderr}"
+    );
+    assert!(!stderr.contains(emu.api_key()), "never the key");
     decart(&emu, &["-q", "-v", "models"]).usage_error();
 }
 

@@ -2,7 +2,8 @@
 //!
 //! A dozen lines rather than a logger crate: the command needs one level chosen by its flags
 //! and one line per record, nothing that `env_logger`'s filter syntax, colours or timestamps
-//! would add. Secrets never reach the log: the SDK logs none, and ureq redacts headers.
+//! would add. Secrets never reach the log: the SDK logs none, ureq redacts headers, and the
+//! raw request bytes ureq's protocol crate dumps at trace level are dropped.
 
 use std::sync::OnceLock;
 
@@ -45,6 +46,11 @@ struct Stderr(Levels);
 impl Log for Stderr {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         let target = metadata.target();
+        // At trace level ureq's protocol crate dumps the raw request bytes, the API key among
+        // them (its header log redacts the key; the byte dump cannot). Never shown.
+        if metadata.level() == Level::Trace && target.starts_with("ureq_proto") {
+            return false;
+        }
         let sdk = target == "decart" || target.starts_with("decart::");
         metadata.level() <= if sdk { self.0.sdk } else { self.0.other }
     }
