@@ -59,11 +59,10 @@ fn main() {
                 .unwrap_or_else(|_| "now".into());
             println!("valid client token");
             println!("  user:    {}", t.user_id());
-            println!(
-                "  tier:    {:?} (pool {})",
-                t.service_tier(),
-                t.pool().as_str()
-            );
+            let tier = t
+                .service_tier()
+                .map_or_else(|| "none".to_owned(), |tier| tier.to_string());
+            println!("  tier:    {tier} (pool {})", t.pool().as_str());
             match t.allowed_models() {
                 Some(models) => println!("  models:  {}", models.join(", ")),
                 None => println!("  models:  any"),
@@ -71,7 +70,7 @@ fn main() {
             println!("  expires: {left}");
         }
         Err(e) => {
-            eprintln!("rejected [{}]: {e}", e.code());
+            eprintln!("rejected [{}]: {}", e.code(), e.report());
             std::process::exit(exit::for_error(&e).into());
         }
     }
