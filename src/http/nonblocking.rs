@@ -625,3 +625,32 @@ impl FetchLock {
         self.0.lock().await
     }
 }
+
+#[cfg(all(test, feature = "rustls"))]
+mod tests {
+    use super::*;
+
+    /// Pins how reqwest shows its redirect policy: if an upgrade changes it, this fails here,
+    /// not in users' programs (where the check would refuse every client, failing closed).
+    #[test]
+    fn only_a_client_that_follows_no_redirects_is_accepted() {
+        let with = |policy| {
+            reqwest::Client::builder()
+                .tls_backend_preconfigured(rustls_config().unwrap())
+                .redirect(policy)
+                .build()
+                .unwrap()
+        };
+        use reqwest::redirect::Policy;
+        assert!(follows_no_redirects(with(Policy::none())).is_ok());
+        assert!(follows_no_redirects(default_client(Duration::from_secs(1)).unwrap()).is_ok());
+        for follows in [
+            Policy::default(),
+            Policy::limited(1),
+            Policy::custom(|attempt| attempt.stop()),
+        ] {
+            let err = follows_no_redirects(with(follows)).unwrap_err();
+            assert_eq!(err.code(), "INVALID_INPUT");
+        }
+    }
+}
