@@ -59,7 +59,7 @@ impl Transport {
             .header("x-api-key", self.api_key.clone())
             .header(http::header::USER_AGENT, self.user_agent.clone())
             .header(http::header::ACCEPT, accept);
-        let response = match body {
+        match body {
             Body::Empty => run(&self.agent, builder.body(()), timeouts, 0),
             Body::Json(bytes) => run(
                 &self.agent,
@@ -85,11 +85,7 @@ impl Transport {
                 )
             }
         }
-        .map_err(SendError::Transport)?;
-        match super::redirected(&url, &response.uri) {
-            Some(refused) => Err(SendError::Transport(refused)),
-            None => Ok(response),
-        }
+        .map_err(SendError::Transport)
     }
 
     /// Opens every source of a multipart body (so a missing file or a dead URL fails before
@@ -199,18 +195,28 @@ fn run(
             .timeout_per_write(Some(timeouts.idle)),
     }
     .build();
+    let asked = (redirects == 0).then(|| request.uri().clone());
     let response = agent.run(request).map_err(map_error)?;
-    let uri = ureq::ResponseExt::get_uri(&response).to_string();
+    // The agent was told to follow no redirect; whatever it is, the answer must come from the
+    // URL asked.
+    if let Some(asked) = asked {
+        let answered = ureq::ResponseExt::get_uri(&response);
+        if *answered != asked {
+            let answered = url::Url::parse(&answered.to_string()).map_err(|e| {
+                TransportError::new(
+                    TransportErrorKind::Redirect,
+                    "the answer came from another URL",
+                    Some(Box::new(e)),
+                )
+            })?;
+            if let Some(refused) = super::redirected(&asked.to_string(), &answered) {
+                return Err(refused);
+            }
+        }
+    }
     let (parts, body) = response.into_parts();
     Ok(Response {
         status: parts.status.as_u16(),
-        uri: url::Url::parse(&uri).map_err(|e| {
-            TransportError::new(
-                TransportErrorKind::Other,
-                "the answer has no valid URL",
-                Some(Box::new(e)),
-            )
-        })?,
         headers: parts.headers,
         body,
     })
@@ -252,8 +258,6 @@ fn default_agent(connect_timeout: Duration) -> ureq::Agent {
 /// An answer whose head has arrived.
 pub(crate) struct Response {
     pub(crate) status: u16,
-    /// The URL the answer came from.
-    uri: url::Url,
     headers: http::HeaderMap,
     body: ureq::Body,
 }
@@ -430,9 +434,6 @@ impl PublicClient {
             Timeouts::total(crate::config::DEFAULT_CONNECT_TIMEOUT, timeout),
             0,
         )?;
-        if let Some(refused) = super::redirected(url, &response.uri) {
-            return Err(refused);
-        }
         let status = response.status;
         let cache_control = response.header("cache-control").map(str::to_owned);
         Ok((status, cache_control, response.read_limited(limit)?))

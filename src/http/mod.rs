@@ -283,7 +283,9 @@ pub(crate) fn auth_headers(
 /// The refusal of an answer that came from another URL than the one asked: the HTTP client
 /// followed a redirect (a caller's own client can be set to). `None` when they are the same.
 pub(crate) fn redirected(requested: &str, answered: &url::Url) -> Option<TransportError> {
-    let same = url::Url::parse(requested).is_ok_and(|r| &r == answered);
+    // The cheap check first: the answer's URL is usually the very string asked for.
+    let same =
+        answered.as_str() == requested || url::Url::parse(requested).is_ok_and(|r| &r == answered);
     (!same).then(|| {
         TransportError::new(
             TransportErrorKind::Redirect,
