@@ -13,7 +13,8 @@
 //! loopback round trip is bimodal from process to process.
 //!
 //! `DECART_BENCH_ROUNDS` (default 5) sets the rounds; `DECART_BENCH_EXTRA=ureq-global` adds the
-//! diagnostic kind "bare ureq with a 60 s total timeout".
+//! diagnostic kind "bare ureq with a 60 s total timeout"; `DECART_BENCH_HOST=localhost` sends
+//! to that host name instead of `127.0.0.1` (a name is resolved, an address literal is not).
 
 mod support;
 
@@ -131,8 +132,12 @@ fn measure(exe: &std::path::Path, kind: &str, mode: &str) -> (f64, Option<f64>) 
     BufReader::new(server.stdout.take().unwrap())
         .read_line(&mut url)
         .unwrap();
+    let mut url = url.trim().to_owned();
+    if let Ok(host) = std::env::var("DECART_BENCH_HOST") {
+        url = url.replace("127.0.0.1", &host);
+    }
     let out = Command::new(exe)
-        .args(["--child", kind, mode, url.trim()])
+        .args(["--child", kind, mode, &url])
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
