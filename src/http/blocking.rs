@@ -6,6 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use ureq::http;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::NextTimeout;
 
 use super::{
     Body, Checked, LenCheck, Request, Segment, SendError, Timeouts, input_io, input_status,
@@ -252,7 +254,98 @@ fn default_agent(connect_timeout: Duration) -> ureq::Agent {
             .provider(ureq::tls::TlsProvider::NativeTls)
             .build(),
     );
-    config.build().new_agent()
+    ureq::Agent::with_parts(
+        config.build(),
+        ureq::unversioned::transport::DefaultConnector::default(),
+        QuickResolver::default(),
+    )
+}
+
+/// How long the addresses of a host name are reused for new connections.
+const ADDRESS_REUSE: Duration = Duration::from_secs(1);
+
+/// The resolver of the SDK's own agent.
+///
+/// ureq resolves the host of every request before it looks in its pool, so also for a request
+/// that a pooled connection then serves, and when the request has a total timeout (the SDK's
+/// JSON calls always do) it resolves on a thread spawned for that one lookup, which tripled the
+/// CPU time of a keep-alive call (issue 10). This resolver answers an IP literal in place (it
+/// is parsed, never looked up, so nothing can block) and reuses the addresses of a host name
+/// for [`ADDRESS_REUSE`]; anything else is resolved by ureq's own resolver within the
+/// request's timeout, as before. Timeouts are untouched. `Resolver` and `Agent::with_parts`
+/// are ureq's `unversioned` API (outside its semver promise); drop this once ureq looks in its
+/// pool before resolving.
+#[derive(Debug, Default)]
+struct QuickResolver {
+    inner: DefaultResolver,
+    /// Recent lookups (a handful of hosts at most).
+    recent: std::sync::Mutex<Vec<Recent>>,
+}
+
+#[derive(Debug)]
+struct Recent {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    family: ureq::config::IpFamily,
+    at: std::time::Instant,
+    addrs: ResolvedSocketAddrs,
+}
+
+impl Recent {
+    fn is(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+        self.scheme == scheme && self.host == host && self.port == port
+    }
+
+    fn fresh(&self, now: std::time::Instant) -> bool {
+        now.saturating_duration_since(self.at) < ADDRESS_REUSE
+    }
+}
+
+impl Resolver for QuickResolver {
+    fn resolve(
+        &self,
+        uri: &http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let (scheme, host, port) = (
+            uri.scheme_str().unwrap_or_default(),
+            uri.host().unwrap_or_default(),
+            uri.port_u16(),
+        );
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.parse::<std::net::IpAddr>().is_ok() {
+            // Without a timeout ureq resolves in place, and std parses a literal address
+            // without a lookup.
+            return self.inner.resolve(uri, config, NextTimeout::default());
+        }
+        let family = config.ip_family();
+        let now = std::time::Instant::now();
+        {
+            let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            let hit = recent
+                .iter()
+                .find(|r| r.is(scheme, host, port) && r.family == family && r.fresh(now));
+            if let Some(hit) = hit {
+                return Ok(hit.addrs.clone());
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|r| r.fresh(now) && !r.is(scheme, host, port));
+        if recent.len() < 8 {
+            recent.push(Recent {
+                scheme: scheme.to_owned(),
+                host: host.to_owned(),
+                port,
+                family,
+                at: now,
+                addrs: addrs.clone(),
+            });
+        }
+        Ok(addrs)
+    }
 }
 
 /// An answer whose head has arrived.
@@ -467,5 +560,77 @@ mod tests {
         let reset = map_error(ureq::Error::Io(io::ErrorKind::ConnectionReset.into()));
         assert_eq!(reset.kind(), TransportErrorKind::Io);
         assert!(!reset.is_request_unsent());
+    }
+
+    /// A timeout already over: a lookup ureq starts with it fails at once.
+    fn expired() -> NextTimeout {
+        NextTimeout {
+            after: std::time::Duration::ZERO.into(),
+            ..NextTimeout::default()
+        }
+    }
+
+    fn config() -> ureq::config::Config {
+        ureq::Agent::config_builder().build()
+    }
+
+    #[test]
+    fn an_ip_literal_is_parsed_in_place_whatever_the_timeout() {
+        let resolver = QuickResolver::default();
+        for (url, want) in [
+            ("http://127.0.0.1:8080/x", "127.0.0.1:8080"),
+            ("https://127.0.0.1/", "127.0.0.1:443"),
+            ("http://[::1]:9/", "[::1]:9"),
+        ] {
+            let uri: http::Uri = url.parse().unwrap();
+            let addrs = resolver.resolve(&uri, &config(), expired()).unwrap();
+            assert_eq!(addrs.len(), 1, "{url}");
+            assert_eq!(addrs[0].to_string(), want);
+        }
+        assert!(resolver.recent.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_ip_literal_of_the_wrong_family_is_not_found() {
+        let config = ureq::Agent::config_builder()
+            .ip_family(ureq::config::IpFamily::Ipv4Only)
+            .build();
+        let uri: http::Uri = "http://[::1]:9/".parse().unwrap();
+        let err = QuickResolver::default()
+            .resolve(&uri, &config, NextTimeout::default())
+            .unwrap_err();
+        assert!(matches!(err, ureq::Error::HostNotFound), "{err:?}");
+    }
+
+    #[test]
+    fn a_host_name_is_looked_up_within_the_timeout_then_reused_briefly() {
+        let resolver = QuickResolver::default();
+        let uri: http::Uri = "http://localhost:9/".parse().unwrap();
+        let timeout = || NextTimeout {
+            after: std::time::Duration::from_secs(30).into(),
+            ..NextTimeout::default()
+        };
+        let first = resolver.resolve(&uri, &config(), timeout()).unwrap();
+        let looked_up = {
+            let mut recent = resolver.recent.lock().unwrap();
+            assert_eq!(recent.len(), 1);
+            recent[0].at -= Duration::from_millis(1);
+            recent[0].at
+        };
+        // Reused: no lookup (the expired timeout would end one), the entry untouched.
+        let again = resolver.resolve(&uri, &config(), expired()).unwrap();
+        assert_eq!(first[..], again[..]);
+        assert_eq!(resolver.recent.lock().unwrap()[0].at, looked_up);
+        // Another port is another entry.
+        let other: http::Uri = "http://localhost:10/".parse().unwrap();
+        resolver.resolve(&other, &config(), timeout()).unwrap();
+        assert_eq!(resolver.recent.lock().unwrap().len(), 2);
+        // A stale entry is looked up again and replaced.
+        let stale = looked_up - ADDRESS_REUSE;
+        resolver.recent.lock().unwrap()[0].at = stale;
+        resolver.resolve(&uri, &config(), timeout()).unwrap();
+        let recent = resolver.recent.lock().unwrap();
+        assert_eq!(recent.len(), 2);
+        assert!(recent.iter().all(|r| r.at > stale));
     }
 }
