@@ -51,9 +51,10 @@ fn main() {
     if let Some(pos) = args.iter().position(|a| a == "--child") {
         let (wall, cpu) = child(&args[pos + 1], &args[pos + 2], &args[pos + 3]);
         println!(
-            "{} {}",
+            "{} {} {}",
             wall.as_nanos(),
-            cpu.map_or(-1, |c| c.as_nanos() as i128)
+            cpu.map_or(-1, |c| c.as_nanos() as i128),
+            peak_rss_kib().map_or(-1, i128::from)
         );
         return;
     }
@@ -74,7 +75,7 @@ fn main() {
     }
     let modes = ["sequential", "16-threads"];
     let exe = std::env::current_exe().unwrap();
-    // samples[mode][kind] = (wall, cpu) per call, one per round
+    // samples[mode][kind] = (wall, cpu) per call and the child's peak RSS, one per round
     let mut samples = vec![vec![Vec::new(); kinds.len()]; modes.len()];
     for _ in 0..rounds {
         for (m, mode) in modes.iter().enumerate() {
@@ -92,13 +93,14 @@ fn main() {
          x {CALLS_PER_THREAD} calls sharing one client, wall = elapsed / calls"
     );
     println!(
-        "{:<11} {:<30} {:>24} {:>24} {:>8} {:>8}",
-        "mode", "client", "wall us/call", "CPU us/call", "wall x", "CPU x"
+        "{:<11} {:<30} {:>24} {:>24} {:>8} {:>8} {:>13}",
+        "mode", "client", "wall us/call", "CPU us/call", "wall x", "CPU x", "peak RSS MiB"
     );
     for (m, mode) in modes.iter().enumerate() {
         for (k, (_, label, baseline)) in kinds.iter().enumerate() {
             let walls: Vec<f64> = samples[m][k].iter().map(|s| s.0).collect();
             let cpus: Vec<f64> = samples[m][k].iter().filter_map(|s| s.1).collect();
+            let rss: Vec<f64> = samples[m][k].iter().filter_map(|s| s.2).collect();
             let (wall, cpu) = (median(&walls), median(&cpus));
             let ratios = baseline.map(|b| {
                 let b = kinds.iter().position(|(kind, ..)| *kind == b).unwrap();
@@ -107,21 +109,22 @@ fn main() {
                 (wall / median(&bw), cpu / median(&bc))
             });
             println!(
-                "{:<11} {:<30} {:>24} {:>24} {:>8} {:>8}",
+                "{:<11} {:<30} {:>24} {:>24} {:>8} {:>8} {:>13.1}",
                 mode,
                 label,
                 spread(&walls),
                 spread(&cpus),
                 ratios.map_or(String::new(), |r| format!("{:.2}x", r.0)),
                 ratios.map_or(String::new(), |r| format!("{:.2}x", r.1)),
+                median(&rss),
             );
         }
     }
 }
 
 /// Runs one measurement in a child process against a fresh server process; (wall, CPU) in µs
-/// per call.
-fn measure(exe: &std::path::Path, kind: &str, mode: &str) -> (f64, Option<f64>) {
+/// per call, and the child's peak RSS in MiB.
+fn measure(exe: &std::path::Path, kind: &str, mode: &str) -> (f64, Option<f64>, Option<f64>) {
     let mut server = Command::new(exe)
         .arg("--serve")
         .stdin(Stdio::piped())
@@ -146,10 +149,15 @@ fn measure(exe: &std::path::Path, kind: &str, mode: &str) -> (f64, Option<f64>) 
     assert!(out.status.success(), "the {kind} {mode} child failed");
     let text = String::from_utf8_lossy(&out.stdout);
     let mut fields = text.split_whitespace().map(|f| f.parse::<i128>().unwrap());
-    let (wall, cpu) = (fields.next().unwrap(), fields.next().unwrap());
+    let (wall, cpu, rss) = (
+        fields.next().unwrap(),
+        fields.next().unwrap(),
+        fields.next().unwrap(),
+    );
     (
         wall as f64 / 1000.0,
         (cpu >= 0).then_some(cpu as f64 / 1000.0),
+        (rss >= 0).then_some(rss as f64 / 1024.0),
     )
 }
 
@@ -193,6 +201,25 @@ fn process_cpu() -> Option<Duration> {
 
 #[cfg(not(unix))]
 fn process_cpu() -> Option<Duration> {
+    None
+}
+
+/// The process's peak resident set so far, in KiB (Linux reports `ru_maxrss` in KiB).
+#[cfg(target_os = "linux")]
+fn peak_rss_kib() -> Option<i64> {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return None;
+        }
+        usage
+    };
+    Some(usage.ru_maxrss)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn peak_rss_kib() -> Option<i64> {
     None
 }
 
