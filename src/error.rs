@@ -101,6 +101,12 @@ pub enum Error {
     #[error(transparent)]
     Token(#[from] crate::jwt::VerifyError),
 
+    /// A realtime session, or one of its requests, failed (feature `realtime`).
+    #[cfg(feature = "realtime")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+    #[error(transparent)]
+    Realtime(#[from] crate::realtime::RealtimeError),
+
     /// The request did not get an HTTP answer: connect, TLS, timeout, I/O.
     #[error("{operation} failed: {source}")]
     Transport {
@@ -141,6 +147,8 @@ impl Error {
             Error::Api(e) => e.operation.code(),
             #[cfg(feature = "jwt")]
             Error::Token(e) => e.code(),
+            #[cfg(feature = "realtime")]
+            Error::Realtime(e) => e.code(),
             Error::Transport { operation, .. } | Error::Decode { operation, .. } => {
                 operation.code()
             }
@@ -176,6 +184,8 @@ impl Error {
             Error::Transport { .. } => true,
             #[cfg(feature = "jwt")]
             Error::Token(e) => e.is_retryable(),
+            #[cfg(feature = "realtime")]
+            Error::Realtime(e) => e.is_retryable(),
             _ => false,
         }
     }

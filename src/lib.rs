@@ -90,6 +90,10 @@ pub mod nonblocking;
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
+#[cfg(feature = "realtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+pub mod realtime;
+
 pub use config::{RetryPolicy, Secret};
 pub use error::{ApiError, Error, Operation, TransportError, TransportErrorKind};
 pub use models::tokens::{ClientToken, CreateTokenOptions, Permissions};
