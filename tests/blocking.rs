@@ -17,6 +17,9 @@ mod e2e;
 mod jwks;
 #[path = "common/media.rs"]
 mod media;
+#[cfg(all(feature = "realtime", feature = "emulator"))]
+#[path = "common/realtime.rs"]
+mod realtime;
 #[path = "common/tokens.rs"]
 mod tokens;
 
@@ -63,3 +66,6 @@ jwks_tests!(flavour_tests, flavour_tests);
 
 #[cfg(feature = "emulator")]
 e2e_tests!(flavour_tests);
+
+#[cfg(all(feature = "realtime", feature = "emulator"))]
+realtime_tests!(flavour_tests);

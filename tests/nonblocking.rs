@@ -17,6 +17,9 @@ mod e2e;
 mod jwks;
 #[path = "common/media.rs"]
 mod media;
+#[cfg(all(feature = "realtime", feature = "emulator"))]
+#[path = "common/realtime.rs"]
+mod realtime;
 #[path = "common/tokens.rs"]
 mod tokens;
 
@@ -117,3 +120,6 @@ async fn dropped_cold_verification_gives_the_fetch_back() {
     assert!(verified.is_ok(), "{verified:?}");
     assert_eq!(verifier.fetch_count(), 2);
 }
+
+#[cfg(all(feature = "realtime", feature = "emulator"))]
+realtime_tests!(async_tests);

@@ -96,6 +96,8 @@ mod fault;
 mod http;
 mod log;
 mod multipart;
+#[cfg(feature = "realtime")]
+mod realtime;
 mod results;
 mod tokens;
 mod util;
@@ -109,6 +111,9 @@ use std::time::Duration;
 pub use api::JOB_FAIL_MARKER;
 pub use fault::{Fault, GARBAGE_BODY, HTML_BODY};
 pub use log::{Credential, LoggedPart, LoggedRequest};
+#[cfg(feature = "realtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+pub use realtime::{AckAnswer, AfterTicks, JoinAnswer, RealtimeScript, RealtimeSessionLog};
 pub use results::{
     DerivedResult, ECHO_LEN, IMAGE_MAGIC, VIDEO_MAGIC, expected_image_result,
     expected_video_result, video_result_reader,
@@ -194,6 +199,21 @@ impl Emulator {
             .api_keys
             .first()
             .map_or(DEFAULT_API_KEY, String::as_str)
+    }
+
+    /// How the next realtime sessions (`/v1/stream`) are played, from now on (feature
+    /// `realtime`). Sessions already open keep their script.
+    #[cfg(feature = "realtime")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+    pub fn set_realtime_script(&self, script: RealtimeScript) {
+        *lock(&self.state.realtime.script) = script;
+    }
+
+    /// Every realtime session served (the last 1000), oldest first (feature `realtime`).
+    #[cfg(feature = "realtime")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+    pub fn realtime_sessions(&self) -> Vec<RealtimeSessionLog> {
+        lock(&self.state.realtime.sessions).clone()
     }
 
     /// The `kid` of the key that signs new tokens.

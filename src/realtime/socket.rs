@@ -301,6 +301,16 @@ fn upgrade_error(e: tungstenite::Error) -> RealtimeError {
                 .ok()
                 .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
                 .unwrap_or_else(|| crate::error::snippet(body).trim().to_owned());
+            // tungstenite keeps only the body bytes that came with the head.
+            let detail = if detail.is_empty() {
+                response
+                    .status()
+                    .canonical_reason()
+                    .unwrap_or_default()
+                    .to_owned()
+            } else {
+                detail
+            };
             RealtimeError::new(RealtimeErrorKind::Rejected, detail).with_status(status)
         }
         tungstenite::Error::Io(io) if is_timeout(&io) => connect_timeout(),
