@@ -115,7 +115,7 @@ fn run<D: Deliver>(dial: &Dial, commands: &mpsc::Receiver<Command>, out: &D) {
         RealtimeError::new(e.kind(), scrub(e.message(), &dial.secret)).with_status_opt(e.status())
     };
     match connect(dial, deadline) {
-        Ok(Connected::Plain(ws, tcp)) => serve(ws, &tcp, commands, out, dial),
+        Ok(Connected::Plain(ws, tcp)) => serve(*ws, &tcp, commands, out, dial),
         #[cfg(feature = "rustls")]
         Ok(Connected::Tls(ws, tcp)) => serve(*ws, &tcp, commands, out, dial),
         Err(e) => {
@@ -137,7 +137,7 @@ impl RealtimeError {
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 enum Connected {
-    Plain(WebSocket<TcpStream>, TcpStream),
+    Plain(Box<WebSocket<TcpStream>>, TcpStream),
     #[cfg(feature = "rustls")]
     Tls(Box<WebSocket<TlsStream>>, TcpStream),
 }
@@ -240,7 +240,7 @@ fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, Realtime
         }
     }
     let ws = handshake(request, tcp)?;
-    Ok(Connected::Plain(ws, control))
+    Ok(Connected::Plain(Box::new(ws), control))
 }
 
 #[cfg(feature = "rustls")]
