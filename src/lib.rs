@@ -50,6 +50,7 @@
 //! | `rustls` | yes | TLS through rustls (ring) for whichever backend is on |
 //! | `native-tls` | no | the platform's TLS library for whichever backend is on |
 //! | `jwt` | yes | offline verification of client-token JWTs (works with no HTTP feature) |
+//! | `realtime` | no | [`realtime`]: the control WebSocket of realtime sessions, in each flavour (media not yet) |
 //!
 //! A minimal build for a build script:
 //! `decart-sdk = { version = "0.1", default-features = false, features = ["blocking", "rustls"] }`.
