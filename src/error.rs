@@ -327,6 +327,8 @@ pub enum Operation {
     InputFetch,
     /// Building the client's HTTP stack (TLS set-up).
     ClientSetup,
+    /// `POST /watch-stream/{room}`: a viewer's LiveKit credentials for a realtime session.
+    RealtimeWatch,
 }
 
 impl Operation {
@@ -343,6 +345,7 @@ impl Operation {
             Operation::FilesDelete => "FILES_DELETE_ERROR",
             Operation::InputFetch => "INPUT_FETCH_ERROR",
             Operation::ClientSetup => "CLIENT_SETUP_ERROR",
+            Operation::RealtimeWatch => "REALTIME_WATCH_ERROR",
         }
     }
 
@@ -359,6 +362,7 @@ impl Operation {
             Operation::FilesDelete => "delete file",
             Operation::InputFetch => "fetch input URL",
             Operation::ClientSetup => "set up the HTTP client",
+            Operation::RealtimeWatch => "get realtime viewer credentials",
         }
     }
 }

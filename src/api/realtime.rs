@@ -16,7 +16,7 @@ use crate::realtime::messages::{ClientMessage, ServerMessage};
 use crate::realtime::socket::{self, Command, Dial, Inbound, Recv};
 use crate::realtime::{
     InitialState, RealtimeError, RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo,
-    SetImage, check_not_expired, check_prompt, session_url,
+    SetImage, SubscribeInfo, check_not_expired, check_prompt, session_url,
 };
 
 /// After `close`, how long to wait for the socket's end.
@@ -41,6 +41,36 @@ fn deadline_after(d: Duration) -> Option<Instant> {
 }
 
 impl Realtime<'_> {
+    /// A viewer's credentials for a running session (`POST /watch-stream/{room}` with the
+    /// client's key), from its subscribe token ([`RealtimeSession::subscribe_token`]; both
+    /// base64 alphabets are accepted). No control WebSocket is opened.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (field `subscribe_token`) for a token that does not decode;
+    /// [`Error::Api`] with code `REALTIME_WATCH_ERROR` (404 for an unknown room, 401 for a bad
+    /// key); [`Error::Decode`] for an answer without `livekit_url`, `token` or `room_name`;
+    /// [`Error::Transport`].
+    #[maybe_async]
+    pub async fn watch(&self, subscribe_token: &str) -> Result<SubscribeInfo, Error> {
+        let room = crate::models::decode_subscribe_token(subscribe_token)?;
+        let path = format!(
+            "/watch-stream/{}",
+            crate::realtime::encode_path_segment(&room)
+        );
+        let body = self
+            .client
+            .call_json(
+                crate::error::Operation::RealtimeWatch,
+                crate::http::Method::Post,
+                &path,
+                crate::http::Payload::Empty,
+                crate::retry::Replay::Idempotent,
+            )
+            .await?;
+        SubscribeInfo::from_json(&body)
+    }
+
     /// Opens a session with a realtime model: the WebSocket, `livekit_join` and the initial
     /// state right behind it, then the wait for the LiveKit room (paused while the session is
     /// queued) and for the initial state's acknowledgement.

@@ -478,6 +478,24 @@ impl State {
                     _ => error(404, "Not Found"),
                 }
             }
+            #[cfg(feature = "realtime")]
+            ["watch-stream", room] => {
+                match entry.credential {
+                    None => return error(401, "Missing API key: send it in the X-API-KEY header"),
+                    Some(Credential::Invalid) => return error(401, "Invalid API key"),
+                    Some(Credential::Expired) => return error(401, "Client token expired"),
+                    Some(_) => {}
+                }
+                if method != "POST" {
+                    return error(405, "Method Not Allowed");
+                }
+                let port = head
+                    .header("host")
+                    .and_then(|h| h.rsplit(':').next())
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                super::realtime::watch(self, room, port)
+            }
             _ => error(404, "Not Found"),
         }
     }

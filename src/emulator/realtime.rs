@@ -174,6 +174,8 @@ pub struct RealtimeSessionLog {
     pub user_agent: Option<String>,
     /// The session id it announced, if it got that far.
     pub session_id: Option<String>,
+    /// The LiveKit room it announced, if it got that far.
+    pub room_name: Option<String>,
     /// Every JSON message received, in order (a frame that is not JSON is kept as a string).
     pub received: Vec<Value>,
     /// Whether the client ended the session with a close frame.
@@ -318,6 +320,7 @@ pub(crate) fn upgrade(
             credential,
             user_agent: head.header("user-agent").map(str::to_owned),
             session_id: None,
+            room_name: None,
             received: Vec::new(),
             closed_by_client: false,
             ended: false,
@@ -348,6 +351,32 @@ impl Accepted {
             port,
         };
         session.run(stream);
+    }
+}
+
+/// The fake LiveKit URL of the emulator's rooms (nothing listens there).
+fn livekit_url(port: u16) -> String {
+    format!("ws://127.0.0.1:{port}/livekit")
+}
+
+/// `POST /watch-stream/{room}`: a viewer's credentials for a room a session announced.
+pub(crate) fn watch(state: &super::api::State, room: &str, port: u16) -> Response {
+    let sessions = lock(&state.realtime.sessions);
+    match sessions
+        .iter()
+        .rev()
+        .find(|s| s.room_name.as_deref() == Some(room))
+    {
+        Some(s) => {
+            let body = json!({
+                "livekit_url": livekit_url(port),
+                "token": random_id("lk_emulator_viewer_"),
+                "room_name": room,
+                "session_id": s.session_id,
+            });
+            Response::new(200, "application/json", body.to_string().into_bytes())
+        }
+        None => super::http::error_response(404, "Room not found"),
     }
 }
 
@@ -533,14 +562,18 @@ impl Session<'_> {
             Action::Drop => End::Drop,
             Action::RoomInfo => {
                 let session_id = random_id("sess_");
+                let room_name = random_id("room_");
                 let info = json!({
                     "type": "livekit_room_info",
-                    "livekit_url": format!("ws://127.0.0.1:{}/livekit", self.port),
+                    "livekit_url": livekit_url(self.port),
                     "token": random_id("lk_emulator_"),
-                    "room_name": random_id("room_"),
+                    "room_name": room_name,
                     "session_id": session_id,
                 });
-                self.log(|l| l.session_id = Some(session_id));
+                self.log(|l| {
+                    l.session_id = Some(session_id);
+                    l.room_name = Some(room_name);
+                });
                 if !send(ws, info.to_string()) {
                     return End::Drop;
                 }

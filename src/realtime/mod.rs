@@ -98,6 +98,60 @@ impl fmt::Debug for RoomInfo {
     }
 }
 
+/// A viewer's credentials for a session's LiveKit room, from `POST /watch-stream/{room}`
+/// (`Realtime::watch` in each flavour). Join the room receive-only and take the tracks of the
+/// participant `inference-server-*`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscribeInfo {
+    /// The LiveKit server (`wss://…`).
+    pub livekit_url: String,
+    /// The viewer's LiveKit access token (redacted in `Debug`).
+    pub token: Secret,
+    /// The room's name.
+    pub room_name: String,
+    /// The session id, when the server gives it.
+    pub session_id: Option<String>,
+}
+
+impl SubscribeInfo {
+    /// Parses the answer of `watch-stream`: `livekit_url`, `token` and `room_name` are required.
+    #[cfg(any(feature = "blocking", feature = "async"))]
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, crate::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            livekit_url: Option<String>,
+            token: Option<String>,
+            room_name: Option<String>,
+            session_id: Option<String>,
+        }
+        let op = crate::Operation::RealtimeWatch;
+        let wire: Wire = serde_json::from_slice(body).map_err(|e| {
+            crate::Error::decode(op, format!("the body is not the expected JSON ({e})"), body)
+        })?;
+        let missing =
+            |field: &str| crate::Error::decode(op, format!("the answer has no {field}"), body);
+        let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        Ok(SubscribeInfo {
+            livekit_url: nonempty(wire.livekit_url).ok_or_else(|| missing("livekit_url"))?,
+            token: Secret::new(nonempty(wire.token).ok_or_else(|| missing("token"))?),
+            room_name: nonempty(wire.room_name).ok_or_else(|| missing("room_name"))?,
+            session_id: wire.session_id,
+        })
+    }
+}
+
+impl fmt::Debug for SubscribeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscribeInfo")
+            .field("livekit_url", &self.livekit_url)
+            .field("token", &self.token)
+            .field("room_name", &self.room_name)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
 /// Something the server reported during a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -125,6 +179,12 @@ pub enum RealtimeEvent {
     },
 }
 
+/// Percent-encodes a path segment (everything but `A-Z a-z 0-9 - . _ ~`).
+#[cfg(any(feature = "blocking", feature = "async"))]
+pub(crate) fn encode_path_segment(s: &str) -> String {
+    options::encode_component(s)
+}
+
 /// Replaces every occurrence of a secret (raw and percent-encoded) in `text` by `<redacted>`.
 pub(crate) fn scrub(text: &str, secret: &str) -> String {
     if secret.is_empty() {
@@ -133,4 +193,30 @@ pub(crate) fn scrub(text: &str, secret: &str) -> String {
     let encoded = options::encode_component(secret);
     text.replace(secret, "<redacted>")
         .replace(&encoded, "<redacted>")
+}
+
+#[cfg(all(test, any(feature = "blocking", feature = "async")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_answers() {
+        let ok = SubscribeInfo::from_json(
+            br#"{"livekit_url":"wss://lk","token":"t0k3n","room_name":"r"}"#,
+        )
+        .unwrap();
+        assert_eq!((ok.room_name.as_str(), ok.session_id), ("r", None));
+        assert!(!format!("{ok:?}").contains("t0k3n"));
+        for bad in [
+            &br#"{"token":"t","room_name":"r"}"#[..],
+            br#"{"livekit_url":"u","room_name":"r"}"#,
+            br#"{"livekit_url":"u","token":"","room_name":"r"}"#,
+            br#"{"livekit_url":"u","token":"t"}"#,
+            b"not json",
+            b"[]",
+        ] {
+            let e = SubscribeInfo::from_json(bad).unwrap_err();
+            assert_eq!(e.code(), "REALTIME_WATCH_ERROR");
+        }
+    }
 }

@@ -670,6 +670,45 @@ pub async fn bad_inputs_are_refused_before_dialling() {
     );
 }
 
+#[maybe_async]
+pub async fn watch_gives_a_viewer_the_room_of_a_session() {
+    let emu = Emulator::start().unwrap();
+    let c = client(&emu);
+    let session = c.realtime().connect(&model(), fast()).await.unwrap();
+    let info = c
+        .realtime()
+        .watch(&session.subscribe_token())
+        .await
+        .unwrap();
+    assert_eq!(info.room_name, session.room_info().room_name);
+    assert_eq!(info.session_id.as_deref(), Some(session.session_id()));
+    assert!(info.livekit_url.starts_with("ws://127.0.0.1:"));
+    assert!(!format!("{info:?}").contains(info.token.expose()));
+    let request = emu.requests().into_iter().last().unwrap();
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.path,
+        format!("/watch-stream/{}", session.room_info().room_name)
+    );
+    assert_eq!(request.credential, Some(Credential::Permanent));
+    // The Python SDK's token (URL-safe base64, a space after the colon) works too.
+    let python = base64::engine::general_purpose::URL_SAFE.encode(format!(
+        r#"{{"room_name": "{}"}}"#,
+        session.room_info().room_name
+    ));
+    let again = c.realtime().watch(&python).await.unwrap();
+    assert_eq!(again.room_name, info.room_name);
+
+    let unknown = models::encode_subscribe_token("no-such-room");
+    let err = c.realtime().watch(&unknown).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), "REALTIME_WATCH_ERROR")
+    );
+    let err = c.realtime().watch("not a token").await.unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+}
+
 #[macro_export]
 macro_rules! realtime_tests {
     ($async_test:ident) => {
@@ -694,7 +733,8 @@ macro_rules! realtime_tests {
             minted_client_keys_and_jwts_open_sessions,
             connect_timeout_and_refused_connections_are_typed,
             close_and_drop_close_the_socket_cleanly,
-            bad_inputs_are_refused_before_dialling
+            bad_inputs_are_refused_before_dialling,
+            watch_gives_a_viewer_the_room_of_a_session
         );
     };
 }
