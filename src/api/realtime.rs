@@ -513,3 +513,9 @@ impl fmt::Debug for RealtimeSession {
             .finish_non_exhaustive()
     }
 }
+
+/// A session can move between threads (and tasks).
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<RealtimeSession>();
+};

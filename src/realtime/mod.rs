@@ -205,7 +205,10 @@ mod tests {
             br#"{"livekit_url":"wss://lk","token":"t0k3n","room_name":"r"}"#,
         )
         .unwrap();
-        assert_eq!((ok.room_name.as_str(), ok.session_id.as_deref()), ("r", None));
+        assert_eq!(
+            (ok.room_name.as_str(), ok.session_id.as_deref()),
+            ("r", None)
+        );
         assert!(!format!("{ok:?}").contains("t0k3n"));
         for bad in [
             &br#"{"token":"t","room_name":"r"}"#[..],
