@@ -13,7 +13,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use tungstenite::protocol::CloseFrame;
-use tungstenite::{HandshakeError, Message, WebSocket};
+use tungstenite::{Message, WebSocket};
 
 use super::error::{RealtimeError, RealtimeErrorKind};
 use super::messages::{ParseError, ServerMessage};
@@ -218,17 +218,21 @@ fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, Realtime
         .set_read_timeout(bound)
         .and_then(|()| control.set_write_timeout(bound))
         .map_err(|e| connect_error(format!("socket: {e}")))?;
-    let mut request =
-        tungstenite::client::IntoClientRequest::into_client_request(dial.url.as_str())
-            .map_err(|_| connect_error(format!("invalid URL {}", dial.redacted)))?;
-    if let Ok(v) = tungstenite::http::HeaderValue::from_str(&dial.user_agent) {
-        request.headers_mut().insert("user-agent", v);
-    }
+    // The upgrade request is written here, not by tungstenite, whose client logs the whole
+    // request (and so the key in the query) at trace level.
+    let request = UpgradeRequest {
+        target: parsed[url::Position::BeforePath..url::Position::AfterQuery].to_owned(),
+        host: match parsed.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.clone(),
+        },
+        user_agent: dial.user_agent.clone(),
+    };
     if tls {
         #[cfg(feature = "rustls")]
         {
             let stream = tls_stream(&host, tcp)?;
-            let ws = handshake(request, stream)?;
+            let ws = handshake(&request, stream)?;
             return Ok(Connected::Tls(Box::new(ws), control));
         }
         #[cfg(not(feature = "rustls"))]
@@ -239,7 +243,7 @@ fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, Realtime
             ));
         }
     }
-    let ws = handshake(request, tcp)?;
+    let ws = handshake(&request, tcp)?;
     Ok(Connected::Plain(Box::new(ws), control))
 }
 
@@ -277,55 +281,144 @@ fn tls_stream(host: &str, tcp: TcpStream) -> Result<TlsStream, RealtimeError> {
     Ok(rustls::StreamOwned::new(conn, tcp))
 }
 
-fn handshake<S: Read + Write>(
-    request: tungstenite::handshake::client::Request,
-    stream: S,
-) -> Result<WebSocket<S>, RealtimeError> {
-    let config = tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
-    match tungstenite::client::client_with_config(request, stream, Some(config)) {
-        Ok((ws, _response)) => Ok(ws),
-        Err(HandshakeError::Interrupted(_)) => Err(connect_timeout()),
-        Err(HandshakeError::Failure(e)) => Err(upgrade_error(e)),
+/// What the upgrade request says.
+struct UpgradeRequest {
+    /// Path and query (with the key: never logged).
+    target: String,
+    host: String,
+    user_agent: String,
+}
+
+/// The upgrade's answer head, at most.
+const MAX_ANSWER_HEAD: usize = 16 * 1024;
+/// Of a refusal's body, at most this is read (for its `detail`).
+const MAX_REFUSAL_BODY: usize = 4 * 1024;
+
+fn io_error(e: &io::Error) -> RealtimeError {
+    if is_timeout(e) {
+        connect_timeout()
+    } else {
+        RealtimeError::new(
+            RealtimeErrorKind::Connect,
+            format!("during the upgrade: {e}"),
+        )
     }
 }
 
-/// A failed upgrade: the refusal's status and `detail`, or what broke.
-fn upgrade_error(e: tungstenite::Error) -> RealtimeError {
-    match e {
-        tungstenite::Error::Http(response) => {
-            let status = response.status().as_u16();
-            let body = response.body().as_deref().unwrap_or_default();
-            let detail = serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| crate::error::snippet(body).trim().to_owned());
-            // tungstenite keeps only the body bytes that came with the head.
-            let detail = if detail.is_empty() {
-                response
-                    .status()
-                    .canonical_reason()
-                    .unwrap_or_default()
-                    .to_owned()
-            } else {
-                detail
-            };
-            RealtimeError::new(RealtimeErrorKind::Rejected, detail).with_status(status)
+/// The WebSocket upgrade (RFC 6455 section 4), then tungstenite on the open stream.
+fn handshake<S: Read + Write>(
+    request: &UpgradeRequest,
+    mut stream: S,
+) -> Result<WebSocket<S>, RealtimeError> {
+    let key = tungstenite::handshake::client::generate_key();
+    let head = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nUser-Agent: {}\r\n\r\n",
+        request.target, request.host, request.user_agent
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.flush())
+        .map_err(|e| io_error(&e))?;
+    // The answer's head.
+    let mut buf = Vec::with_capacity(1024);
+    let head_len = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
         }
-        tungstenite::Error::Io(io) if is_timeout(&io) => connect_timeout(),
-        tungstenite::Error::Io(io) => RealtimeError::new(
-            RealtimeErrorKind::Connect,
-            format!("during the upgrade: {io}"),
-        ),
-        tungstenite::Error::Tls(tls) => {
-            RealtimeError::new(RealtimeErrorKind::Connect, format!("TLS: {tls}"))
+        if buf.len() > MAX_ANSWER_HEAD {
+            return Err(RealtimeError::new(
+                RealtimeErrorKind::Connect,
+                "the upgrade's answer head is too large",
+            ));
         }
-        other => RealtimeError::new(
+        let mut chunk = [0u8; 2048];
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Err(RealtimeError::new(
+                    RealtimeErrorKind::Connect,
+                    "the server closed the connection during the upgrade",
+                ));
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(&e)),
+        }
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut answer = httparse::Response::new(&mut headers);
+    let not_http = || {
+        RealtimeError::new(
             RealtimeErrorKind::Connect,
-            format!("the WebSocket upgrade failed: {other}"),
-        ),
+            "the upgrade's answer is not HTTP",
+        )
+    };
+    match answer.parse(&buf[..head_len]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(not_http()),
     }
+    let status = answer.code.ok_or_else(not_http)?;
+    let header = |name: &str| {
+        answer
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_owned())
+    };
+    if status != 101 {
+        let length = header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(MAX_REFUSAL_BODY);
+        let reason = answer.reason.unwrap_or_default().to_owned();
+        let mut body = buf[head_len..].to_vec();
+        while body.len() < length {
+            let mut chunk = [0u8; 1024];
+            match stream.read(&mut chunk) {
+                Ok(n) if n > 0 => body.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
+        body.truncate(length);
+        return Err(refusal(status, &reason, &body));
+    }
+    let expected = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let upgraded = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+        && header("sec-websocket-accept").as_deref() == Some(expected.as_str());
+    if !upgraded {
+        return Err(RealtimeError::new(
+            RealtimeErrorKind::Connect,
+            "the server answered 101 without a valid WebSocket upgrade",
+        ));
+    }
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    let rest = buf[head_len..].to_vec();
+    Ok(WebSocket::from_partially_read(
+        stream,
+        rest,
+        tungstenite::protocol::Role::Client,
+        Some(config),
+    ))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A refused upgrade: the status, and the body's `detail` (or the body, or the reason phrase).
+fn refusal(status: u16, reason: &str, body: &[u8]) -> RealtimeError {
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| crate::error::snippet(body).trim().to_owned());
+    let detail = if detail.is_empty() {
+        reason.to_owned()
+    } else {
+        detail
+    };
+    RealtimeError::new(RealtimeErrorKind::Rejected, detail).with_status(status)
 }
 
 fn is_timeout(e: &io::Error) -> bool {
