@@ -315,15 +315,15 @@ pub async fn queue_positions_pause_the_room_info_timeout() {
     let emu = Emulator::start().unwrap();
     emu.set_realtime_script(
         RealtimeScript::new()
-            .queue(&[(3, 5), (2, 5), (1, 5)], Duration::from_millis(120))
+            .queue(&[(3, 5), (2, 5), (1, 5)], Duration::from_millis(300))
             .ticks(0, Duration::ZERO),
     );
-    // 360 ms in the queue, with a 100 ms room-info timeout: the queue does not count.
+    // 900 ms in the queue, with a 400 ms room-info timeout: the queue does not count.
     let mut session = client(&emu)
         .realtime()
         .connect(
             &model(),
-            fast().room_info_timeout(Duration::from_millis(100)),
+            fast().room_info_timeout(Duration::from_millis(400)),
         )
         .await
         .unwrap();
