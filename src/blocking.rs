@@ -47,9 +47,15 @@ mod process;
 #[allow(clippy::duplicate_mod)]
 #[path = "api/queue.rs"]
 mod queue;
+#[cfg(feature = "realtime")]
+#[allow(clippy::duplicate_mod)]
+#[path = "api/realtime.rs"]
+mod realtime;
 #[allow(clippy::duplicate_mod)]
 #[path = "api/tokens.rs"]
 mod tokens;
+#[cfg(feature = "realtime")]
+use crate::realtime::blocking as rt_io;
 
 pub use client::{Client, ClientBuilder};
 pub use files::Files;
@@ -58,5 +64,8 @@ pub use files::Files;
 pub use jwks::{DEFAULT_JWKS_TIMEOUT, JwksVerifier, JwksVerifierBuilder};
 pub use process::Process;
 pub use queue::Queue;
+#[cfg(feature = "realtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+pub use realtime::{Realtime, RealtimeSession};
 pub use tokens::Tokens;
 pub use transport::{HttpClient, Sink};

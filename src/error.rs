@@ -113,6 +113,12 @@ pub enum Error {
     #[error(transparent)]
     Token(#[from] crate::jwt::VerifyError),
 
+    /// A realtime session, or one of its requests, failed (feature `realtime`).
+    #[cfg(feature = "realtime")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+    #[error(transparent)]
+    Realtime(#[from] crate::realtime::RealtimeError),
+
     /// The request did not get an HTTP answer: connect, TLS, timeout, I/O.
     #[error("{operation} failed")]
     #[non_exhaustive]
@@ -155,6 +161,8 @@ impl Error {
             Error::Api(e) => e.operation.code(),
             #[cfg(feature = "jwt")]
             Error::Token(e) => e.code(),
+            #[cfg(feature = "realtime")]
+            Error::Realtime(e) => e.code(),
             Error::Transport { operation, .. } | Error::Decode { operation, .. } => {
                 operation.code()
             }
@@ -190,6 +198,8 @@ impl Error {
             Error::Transport { .. } => true,
             #[cfg(feature = "jwt")]
             Error::Token(e) => e.is_retryable(),
+            #[cfg(feature = "realtime")]
+            Error::Realtime(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -406,6 +416,8 @@ pub enum Operation {
     InputFetch,
     /// Building the client's HTTP stack (TLS set-up).
     ClientSetup,
+    /// `POST /watch-stream/{room}`: a viewer's LiveKit credentials for a realtime session.
+    RealtimeWatch,
 }
 
 impl Operation {
@@ -422,6 +434,7 @@ impl Operation {
             Operation::FilesDelete => "FILES_DELETE_ERROR",
             Operation::InputFetch => "INPUT_FETCH_ERROR",
             Operation::ClientSetup => "CLIENT_SETUP_ERROR",
+            Operation::RealtimeWatch => "REALTIME_WATCH_ERROR",
         }
     }
 
@@ -438,6 +451,7 @@ impl Operation {
             Operation::FilesDelete => "delete file",
             Operation::InputFetch => "fetch input URL",
             Operation::ClientSetup => "set up the HTTP client",
+            Operation::RealtimeWatch => "get realtime viewer credentials",
         }
     }
 }

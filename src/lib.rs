@@ -52,6 +52,7 @@
 //! | `jwt` | yes | offline verification of client-token JWTs (works with no HTTP feature) |
 //! | `emulator` | no | `decart::emulator`: a local stand-in of the API for tests (std threads, no tokio) |
 //! | `cli` | no | the `decart` command (`blocking` + `jwt` + `emulator`, clap, clap_complete, ctrlc) |
+//! | `realtime` | no | [`realtime`]: the control WebSocket of realtime sessions, in each flavour (media not yet) |
 //!
 //! A minimal build for a build script:
 //! `decart-sdk = { version = "0.1", default-features = false, features = ["blocking", "rustls"] }`.
@@ -91,6 +92,10 @@ pub mod nonblocking;
 #[cfg(feature = "emulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
+
+#[cfg(feature = "realtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+pub mod realtime;
 
 // One public path per item: every type at the crate root; `decart::models` holds the
 // registry's functions and the models' limits.

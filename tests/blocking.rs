@@ -19,6 +19,9 @@ mod hardening;
 mod jwks;
 #[path = "common/media.rs"]
 mod media;
+#[cfg(all(feature = "realtime", feature = "emulator"))]
+#[path = "common/realtime.rs"]
+mod realtime;
 #[path = "common/tokens.rs"]
 mod tokens;
 
@@ -74,3 +77,6 @@ pub fn following_client() -> decart::blocking::HttpClient {
 hardening_tests!(flavour_tests, flavour_tests);
 #[cfg(feature = "jwt")]
 flavour_tests!(hardening: a_redirected_jwks_is_refused_whatever_the_client);
+
+#[cfg(all(feature = "realtime", feature = "emulator"))]
+realtime_tests!(flavour_tests);

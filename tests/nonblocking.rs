@@ -19,6 +19,9 @@ mod hardening;
 mod jwks;
 #[path = "common/media.rs"]
 mod media;
+#[cfg(all(feature = "realtime", feature = "emulator"))]
+#[path = "common/realtime.rs"]
+mod realtime;
 #[path = "common/tokens.rs"]
 mod tokens;
 
@@ -158,3 +161,6 @@ async fn resource_handles_can_be_joined() {
     assert_mock(&status).await;
     assert_mock(&file).await;
 }
+
+#[cfg(all(feature = "realtime", feature = "emulator"))]
+realtime_tests!(async_tests);

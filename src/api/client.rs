@@ -121,6 +121,12 @@ impl Client {
         Ok(settings.verifier.get_or_init(|| verifier))
     }
 
+    /// The API key (for realtime sessions, which send it in the URL).
+    #[cfg(feature = "realtime")]
+    pub(crate) fn api_key(&self) -> &crate::config::Secret {
+        &self.inner.config.api_key
+    }
+
     /// The base URL calls go to, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.inner.config.base_url

@@ -122,6 +122,8 @@ pub(crate) struct State {
     pub fail_next: Mutex<VecDeque<String>>,
     pub clock_offset: AtomicI64,
     pub video_size: Mutex<Option<u64>>,
+    #[cfg(feature = "realtime")]
+    pub realtime: super::realtime::RealtimeState,
 }
 
 impl State {
@@ -138,6 +140,8 @@ impl State {
             fail_next: Mutex::new(VecDeque::new()),
             clock_offset: AtomicI64::new(0),
             video_size: Mutex::new(video_size),
+            #[cfg(feature = "realtime")]
+            realtime: super::realtime::RealtimeState::default(),
         }
     }
 
@@ -174,7 +178,7 @@ impl State {
         log.push_back(entry);
     }
 
-    fn credential(&self, key: &str) -> Credential {
+    pub(crate) fn credential(&self, key: &str) -> Credential {
         let key = key.trim();
         if key.is_empty() {
             return Credential::Invalid;
@@ -230,6 +234,10 @@ impl State {
 
 impl Handler for State {
     fn handle(&self, head: &RequestHead, body: &mut Body<'_>) -> Outcome {
+        #[cfg(feature = "realtime")]
+        if head.path == "/v1/stream" {
+            return self.stream(head, body);
+        }
         let api_key = head.header("x-api-key");
         let mut entry = LoggedRequest {
             method: head.method.clone(),
@@ -294,6 +302,60 @@ impl Handler for State {
         };
         self.push_log(entry);
         outcome
+    }
+}
+
+#[cfg(feature = "realtime")]
+impl State {
+    /// `GET /v1/stream`: the realtime WebSocket. The key is in the `api_key` query parameter,
+    /// which the log never keeps.
+    fn stream(&self, head: &RequestHead, body: &mut Body<'_>) -> Outcome {
+        use super::realtime;
+        let query = realtime::parse_query(head.query.as_deref());
+        let credential = query
+            .iter()
+            .find(|(k, _)| k == "api_key")
+            .map(|(_, v)| self.credential(v));
+        let mut entry = LoggedRequest {
+            method: head.method.clone(),
+            path: head.path.clone(),
+            query: head
+                .query
+                .as_ref()
+                .map(|_| realtime::redacted_query(&query)),
+            headers: head
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    if REDACTED_HEADERS.contains(&n.as_str()) {
+                        (n.clone(), "<redacted>".to_owned())
+                    } else {
+                        (n.clone(), v.clone())
+                    }
+                })
+                .collect(),
+            credential,
+            content_type: head.header("content-type").map(str::to_owned),
+            body_size: 0,
+            parts: Vec::new(),
+            body_text: None,
+            status: None,
+            fault: None,
+        };
+        match realtime::upgrade(self, head, query, credential) {
+            Err(resp) => {
+                let _ = body.drain();
+                entry.status = Some(resp.status);
+                self.push_log(entry);
+                Outcome::Respond(resp)
+            }
+            Ok(accepted) => {
+                entry.status = Some(101);
+                self.push_log(entry);
+                accepted.run(self, body.socket());
+                Outcome::Drop
+            }
+        }
     }
 }
 
@@ -415,6 +477,24 @@ impl State {
                     ) => error(405, "Method Not Allowed"),
                     _ => error(404, "Not Found"),
                 }
+            }
+            #[cfg(feature = "realtime")]
+            ["watch-stream", room] => {
+                match entry.credential {
+                    None => return error(401, "Missing API key: send it in the X-API-KEY header"),
+                    Some(Credential::Invalid) => return error(401, "Invalid API key"),
+                    Some(Credential::Expired) => return error(401, "Client token expired"),
+                    Some(_) => {}
+                }
+                if method != "POST" {
+                    return error(405, "Method Not Allowed");
+                }
+                let port = head
+                    .header("host")
+                    .and_then(|h| h.rsplit(':').next())
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                super::realtime::watch(self, room, port)
             }
             _ => error(404, "Not Found"),
         }

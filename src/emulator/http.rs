@@ -537,6 +537,12 @@ pub(crate) struct Body<'c> {
 }
 
 impl Body<'_> {
+    /// The connection's socket, for a handler that takes the connection over (a WebSocket).
+    #[cfg(feature = "realtime")]
+    pub(crate) fn socket(&mut self) -> &mut TcpStream {
+        &mut self.conn.stream
+    }
+
     /// Bytes of body read so far.
     pub(crate) fn bytes_read(&self) -> u64 {
         self.read

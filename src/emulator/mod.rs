@@ -48,6 +48,7 @@
 //! | `POST /v1/files` | part `file` (required) and `ttl_seconds` (60–2 592 000 or `persistent`, default 86 400; else 400): `{"id":"file_…","filename":…,"mime_type":…,"size_bytes":…,"created_at":…,"expires_at":…\|null}` |
 //! | `GET /v1/files/{id}` | the same reference; 404 once deleted or expired |
 //! | `DELETE /v1/files/{id}` | 204, no body |
+//! | `GET /v1/stream` (WebSocket; feature `realtime`) | the realtime control channel, key in the `api_key` query parameter: `livekit_join` → queue positions, then `livekit_room_info` (a loopback `livekit_url`, a fake token); `prompt_ack` / `set_image_ack`; `generation_started` and ticks; played per `RealtimeScript` (refusal, server error, dropped socket, silence, garbage); sessions logged in `Emulator::realtime_sessions` |
 //!
 //! - Unknown model: `404 {"detail":"Model X not found"}` (image models for `generate`, video
 //!   models for `jobs`, from the crate's registry). Unknown job or file: 404. Wrong method: 405.
@@ -96,6 +97,8 @@ mod fault;
 mod http;
 mod log;
 mod multipart;
+#[cfg(feature = "realtime")]
+mod realtime;
 mod results;
 mod tokens;
 mod util;
@@ -109,6 +112,9 @@ use std::time::Duration;
 pub use api::JOB_FAIL_MARKER;
 pub use fault::{Fault, GARBAGE_BODY, HTML_BODY};
 pub use log::{Credential, LoggedPart, LoggedRequest};
+#[cfg(feature = "realtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+pub use realtime::{AckAnswer, AfterTicks, JoinAnswer, RealtimeScript, RealtimeSessionLog};
 pub use results::{
     DerivedResult, ECHO_LEN, IMAGE_MAGIC, VIDEO_MAGIC, expected_image_result,
     expected_video_result, video_result_reader,
@@ -194,6 +200,21 @@ impl Emulator {
             .api_keys
             .first()
             .map_or(DEFAULT_API_KEY, String::as_str)
+    }
+
+    /// How the next realtime sessions (`/v1/stream`) are played, from now on (feature
+    /// `realtime`). Sessions already open keep their script.
+    #[cfg(feature = "realtime")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+    pub fn set_realtime_script(&self, script: RealtimeScript) {
+        *lock(&self.state.realtime.script) = script;
+    }
+
+    /// Every realtime session served (the last 1000), oldest first (feature `realtime`).
+    #[cfg(feature = "realtime")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+    pub fn realtime_sessions(&self) -> Vec<RealtimeSessionLog> {
+        lock(&self.state.realtime.sessions).clone()
     }
 
     /// The `kid` of the key that signs new tokens.

@@ -1,0 +1,521 @@
+//! `client.realtime()`: realtime sessions over the control WebSocket, written once for both
+//! flavours (feature `realtime`). The shared types are in [`crate::realtime`]; the wire contract
+//! is `docs/realtime-protocol.md`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::client::Client;
+use super::maybe_async;
+use super::rt_io;
+use crate::error::Error;
+use crate::models::Model;
+use crate::realtime::messages::{ClientMessage, ServerMessage};
+use crate::realtime::socket::{self, Command, Dial, Inbound, Recv};
+use crate::realtime::{
+    InitialState, RealtimeError, RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo,
+    SetImage, SubscribeInfo, check_not_expired, check_prompt, session_url,
+};
+
+/// After `close`, how long to wait for the socket's end.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+impl Client {
+    /// Realtime sessions (feature `realtime`).
+    #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+    pub fn realtime(&self) -> Realtime<'_> {
+        Realtime { client: self }
+    }
+}
+
+/// Opens realtime sessions. Get one from [`Client::realtime`].
+#[derive(Debug, Clone, Copy)]
+pub struct Realtime<'a> {
+    client: &'a Client,
+}
+
+fn deadline_after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
+impl Realtime<'_> {
+    /// A viewer's credentials for a running session (`POST /watch-stream/{room}` with the
+    /// client's key), from its subscribe token ([`RealtimeSession::subscribe_token`]; both
+    /// base64 alphabets are accepted). No control WebSocket is opened.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (field `subscribe_token`) for a token that does not decode;
+    /// [`Error::Api`] with code `REALTIME_WATCH_ERROR` (404 for an unknown room, 401 for a bad
+    /// key); [`Error::Decode`] for an answer without `livekit_url`, `token` or `room_name`;
+    /// [`Error::Transport`].
+    #[maybe_async]
+    pub async fn watch(self, subscribe_token: &str) -> Result<SubscribeInfo, Error> {
+        let room = crate::models::decode_subscribe_token(subscribe_token)?;
+        let path = format!(
+            "/watch-stream/{}",
+            crate::realtime::encode_path_segment(&room)
+        );
+        let body = self
+            .client
+            .call_json(crate::http::Call::new(
+                crate::error::Operation::RealtimeWatch,
+                crate::http::Method::Post,
+                path,
+                crate::http::Payload::Empty,
+                crate::retry::Replay::Idempotent,
+            ))
+            .await?;
+        SubscribeInfo::from_json(&body)
+    }
+
+    /// Opens a session with a realtime model: the WebSocket, `livekit_join` and the initial
+    /// state right behind it, then the wait for the LiveKit room (paused while the session is
+    /// queued) and for the initial state's acknowledgement.
+    ///
+    /// The client's key (a permanent key, an `ek_…` client key, or a client-token JWT) is sent
+    /// in the `api_key` query parameter; a JWT whose `exp` has passed is refused before
+    /// anything is dialled. Queue positions received meanwhile are kept as the first
+    /// [`RealtimeEvent`]s of [`RealtimeSession::next_event`].
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidInput`] for a model that is not a realtime model, a blank prompt, a
+    ///   bad resolution or extra parameter, a zero timeout; [`Error::InvalidBaseUrl`] for a
+    ///   realtime base URL that is not `ws(s)`/`http(s)` with a host (nothing is dialled);
+    /// - [`Error::Realtime`] with its [`kind`](RealtimeError::kind): `TokenExpired`,
+    ///   `Connect`, `ConnectTimeout`, `Rejected` (the upgrade was refused, with its HTTP
+    ///   status), `Server` (an `error` message), `Timeout` (no room info or acknowledgement
+    ///   in time, or too long in the queue), `AckRejected` (the initial state was refused),
+    ///   `Closed` (the socket ended), `Protocol` (a malformed message).
+    #[maybe_async]
+    pub async fn connect(
+        self,
+        model: &Model,
+        options: RealtimeOptions,
+    ) -> Result<RealtimeSession, Error> {
+        options.validate()?;
+        let key = self.client.api_key().expose().to_owned();
+        let url = session_url(
+            self.client.base_url(),
+            model,
+            &key,
+            self.client.user_agent(),
+            &options,
+        )?;
+        check_not_expired(&key, SystemTime::now())?;
+        log::debug!("realtime: connecting to {}", url.redacted);
+        let (tx, rx) = rt_io::channel();
+        let (commands, _thread) = socket::spawn(
+            Dial {
+                url: url.url,
+                redacted: url.redacted,
+                secret: key,
+                user_agent: self.client.user_agent().to_owned(),
+                connect_timeout: options.connect_timeout,
+            },
+            tx,
+        )?;
+        // Pipelined: the thread sends these as soon as the upgrade completes.
+        let _ = commands.send(Command::Send(ClientMessage::LivekitJoin.to_json()));
+        if let Some(initial) = &options.initial {
+            let _ = commands.send(Command::Send(initial.message().to_json()));
+        }
+        let mut session = RealtimeSession {
+            room: None,
+            commands,
+            rx,
+            events: VecDeque::new(),
+            early_acks: Vec::new(),
+            failure: None,
+            close_sent: false,
+            prompt_timeout: options.prompt_timeout,
+            image_timeout: options.image_timeout,
+        };
+        match session.open(&options).await {
+            Ok(()) => Ok(session),
+            Err(e) => {
+                session.send_close();
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// An open realtime session: the control channel of one generation, and the LiveKit room its
+/// media goes through.
+///
+/// The calls take `&mut self`: one request at a time, as the protocol matches
+/// acknowledgements without ids. Dropping the session closes the WebSocket (a close frame, then
+/// the socket); [`close`](Self::close) does the same and waits for it.
+pub struct RealtimeSession {
+    room: Option<RoomInfo>,
+    commands: mpsc::Sender<Command>,
+    rx: rt_io::Receiver,
+    events: VecDeque<RealtimeEvent>,
+    /// Acknowledgements that arrived before anyone waited for them (during the join).
+    early_acks: Vec<ServerMessage>,
+    /// The error that ended the session, returned by every later call.
+    failure: Option<RealtimeError>,
+    close_sent: bool,
+    prompt_timeout: Duration,
+    image_timeout: Duration,
+}
+
+/// What one step of reading the channel gave.
+enum Step {
+    Message(ServerMessage),
+    TimedOut,
+}
+
+impl RealtimeSession {
+    /// The session's public id (from the room info).
+    pub fn session_id(&self) -> &str {
+        &self.room_info().session_id
+    }
+
+    /// The LiveKit room to join for the media: URL, access token, room name, session id.
+    pub fn room_info(&self) -> &RoomInfo {
+        // `connect` returns a session only once the room info arrived.
+        self.room
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a session always has its room"))
+    }
+
+    /// The subscribe token for viewers of this session.
+    pub fn subscribe_token(&self) -> String {
+        self.room_info().subscribe_token()
+    }
+
+    /// Whether the session has ended (a server error, a dropped socket, or a close).
+    pub fn is_closed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// Sets the prompt and waits for the server's `prompt_ack` (matched by the prompt's text),
+    /// up to the prompt timeout (default 15 s).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a blank prompt (nothing sent); [`Error::Realtime`]:
+    /// `AckRejected` with the server's reason (the session goes on), `Timeout` (the session
+    /// goes on), or the error that ended the session (`Server`, `Closed`, `Protocol`).
+    #[maybe_async]
+    pub async fn set_prompt(&mut self, prompt: &str, enhance: bool) -> Result<(), Error> {
+        check_prompt(prompt)?;
+        let message = ClientMessage::Prompt {
+            prompt: prompt.to_owned(),
+            enhance_prompt: enhance,
+        };
+        self.request(message, self.prompt_timeout).await?;
+        Ok(())
+    }
+
+    /// Sets the image (and its prompt, if given) and waits for the server's `set_image_ack`,
+    /// up to the image timeout (default 30 s).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_prompt`](Self::set_prompt); [`Error::InvalidInput`] for an empty image, a
+    /// file reference that is not `file_…`, or a blank prompt.
+    #[maybe_async]
+    pub async fn set_image(&mut self, image: SetImage) -> Result<(), Error> {
+        image.validate()?;
+        self.request(image.message(), self.image_timeout).await?;
+        Ok(())
+    }
+
+    /// The next event (queue position, generation started/tick/ended), waiting up to
+    /// `timeout`; `Ok(None)` when none came in time. Events received earlier (during
+    /// `connect` or while waiting for an acknowledgement) come first, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Realtime`] once the session has ended and its earlier events are consumed:
+    /// `Server` (the server's `error` message), `Closed`, `Protocol`.
+    #[maybe_async]
+    pub async fn next_event(&mut self, timeout: Duration) -> Result<Option<RealtimeEvent>, Error> {
+        let deadline = deadline_after(timeout);
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Ok(Some(event));
+            }
+            match self.step(deadline).await? {
+                Step::TimedOut => return Ok(None),
+                // Late acknowledgements (of requests that timed out) are dropped.
+                Step::Message(_) => {}
+            }
+        }
+    }
+
+    /// Closes the session: a WebSocket close frame, then the socket, waiting up to 2 s for the
+    /// server to answer the close.
+    ///
+    /// # Errors
+    ///
+    /// None today; the result leaves room for reporting a close the server refused.
+    #[maybe_async]
+    pub async fn close(mut self) -> Result<(), Error> {
+        self.send_close();
+        let deadline = deadline_after(CLOSE_WAIT);
+        loop {
+            match self.rx.recv_until(deadline).await {
+                Recv::Item(Inbound::Ended(_)) | Recv::TimedOut | Recv::Gone => return Ok(()),
+                Recv::Item(_) => {}
+            }
+        }
+    }
+
+    fn send_close(&mut self) {
+        if !self.close_sent {
+            self.close_sent = true;
+            let _ = self.commands.send(Command::Close);
+        }
+    }
+
+    /// Opens the session: the upgrade, the room info, the initial state's acknowledgement.
+    #[maybe_async]
+    async fn open(&mut self, options: &RealtimeOptions) -> Result<(), RealtimeError> {
+        // The upgrade, bounded by the connect timeout (the thread bounds it too).
+        let deadline = deadline_after(options.connect_timeout);
+        loop {
+            match self.rx.recv_until(deadline).await {
+                Recv::Item(Inbound::Open) => break,
+                Recv::Item(Inbound::Ended(e)) => return Err(self.fail(e)),
+                Recv::Item(_) => {}
+                Recv::TimedOut => {
+                    return Err(self.fail(RealtimeError::new(
+                        RealtimeErrorKind::ConnectTimeout,
+                        "the WebSocket did not open within the connect timeout",
+                    )));
+                }
+                Recv::Gone => return Err(self.fail(gone())),
+            }
+        }
+        // The room info: its timeout runs outside the queue only.
+        let mut deadline = deadline_after(options.room_info_timeout);
+        let mut queued = false;
+        let room = loop {
+            match self.step(deadline).await? {
+                Step::TimedOut if queued => {
+                    return Err(RealtimeError::new(
+                        RealtimeErrorKind::Timeout,
+                        "still queued when the queue timeout ran out",
+                    ));
+                }
+                Step::TimedOut => {
+                    return Err(RealtimeError::new(
+                        RealtimeErrorKind::Timeout,
+                        "no livekit_room_info within the room-info timeout",
+                    ));
+                }
+                Step::Message(ServerMessage::LivekitRoomInfo {
+                    livekit_url,
+                    token,
+                    room_name,
+                    session_id,
+                }) => {
+                    break RoomInfo {
+                        livekit_url,
+                        token: crate::config::Secret::new(token),
+                        room_name,
+                        session_id,
+                    };
+                }
+                Step::Message(
+                    ack @ (ServerMessage::PromptAck { .. } | ServerMessage::SetImageAck { .. }),
+                ) => {
+                    self.early_acks.push(ack);
+                }
+                Step::Message(ServerMessage::QueuePosition { .. }) if !queued => {
+                    // Paused while queued: from now on only the queue timeout applies.
+                    queued = true;
+                    deadline = options.queue_timeout.and_then(deadline_after);
+                }
+                Step::Message(_) => {}
+            }
+        };
+        log::debug!(
+            "realtime: session {} in room {}",
+            room.session_id,
+            room.room_name
+        );
+        self.room = Some(room);
+        // The initial state's acknowledgement (it may have come already).
+        if let Some(initial) = &options.initial {
+            let deadline = deadline_after(options.initial_timeout());
+            let ack = match self.take_early_ack(initial) {
+                Some(ack) => ack,
+                None => self.wait_ack(&initial.message(), deadline).await?,
+            };
+            check_ack(&ack, "initial state")?;
+        }
+        Ok(())
+    }
+
+    fn take_early_ack(&mut self, initial: &InitialState) -> Option<ServerMessage> {
+        let message = initial.message();
+        let i = self.early_acks.iter().position(|a| matches(&message, a))?;
+        Some(self.early_acks.remove(i))
+    }
+
+    /// Sends a request and waits for its acknowledgement.
+    #[maybe_async]
+    async fn request(
+        &mut self,
+        message: ClientMessage,
+        timeout: Duration,
+    ) -> Result<(), RealtimeError> {
+        if let Some(e) = &self.failure {
+            return Err(e.clone());
+        }
+        let deadline = deadline_after(timeout);
+        if self
+            .commands
+            .send(Command::Send(message.to_json()))
+            .is_err()
+        {
+            return Err(self.fail(gone()));
+        }
+        let ack = self.wait_ack(&message, deadline).await?;
+        check_ack(&ack, message.kind())
+    }
+
+    /// Reads until the acknowledgement of `message` arrives; events are kept for `next_event`.
+    #[maybe_async]
+    async fn wait_ack(
+        &mut self,
+        message: &ClientMessage,
+        deadline: Option<Instant>,
+    ) -> Result<ServerMessage, RealtimeError> {
+        loop {
+            match self.step(deadline).await? {
+                Step::TimedOut => {
+                    return Err(RealtimeError::new(
+                        RealtimeErrorKind::Timeout,
+                        format!("no acknowledgement of the {} in time", message.kind()),
+                    ));
+                }
+                Step::Message(m) if matches(message, &m) => return Ok(m),
+                Step::Message(_) => {}
+            }
+        }
+    }
+
+    /// Reads one item: events are queued, a server error or the socket's end fails the
+    /// session, other messages are returned to the caller.
+    #[maybe_async]
+    async fn step(&mut self, deadline: Option<Instant>) -> Result<Step, RealtimeError> {
+        if let Some(e) = &self.failure {
+            return Err(e.clone());
+        }
+        let item = match self.rx.recv_until(deadline).await {
+            Recv::Item(item) => item,
+            Recv::TimedOut => return Ok(Step::TimedOut),
+            Recv::Gone => return Err(self.fail(gone())),
+        };
+        let message = match item {
+            Inbound::Message(m) => m,
+            // Only `open` waits for this; it comes once, first.
+            Inbound::Open => return Ok(Step::Message(ServerMessage::Unknown(String::new()))),
+            Inbound::Malformed(e) => {
+                let error = RealtimeError::new(RealtimeErrorKind::Protocol, e.0);
+                return Err(self.fail(error));
+            }
+            Inbound::Ended(e) => return Err(self.fail(e)),
+        };
+        match &message {
+            ServerMessage::Error { error } => {
+                log::debug!("realtime: server error: {error}");
+                return Err(self.fail(RealtimeError::new(RealtimeErrorKind::Server, error.clone())));
+            }
+            ServerMessage::QueuePosition {
+                position,
+                queue_size,
+            } => self.events.push_back(RealtimeEvent::QueuePosition {
+                position: *position,
+                queue_size: *queue_size,
+            }),
+            ServerMessage::GenerationStarted => {
+                self.events.push_back(RealtimeEvent::GenerationStarted);
+            }
+            ServerMessage::GenerationTick { seconds } => self
+                .events
+                .push_back(RealtimeEvent::GenerationTick { seconds: *seconds }),
+            ServerMessage::GenerationEnded { seconds, reason } => {
+                self.events.push_back(RealtimeEvent::GenerationEnded {
+                    seconds: *seconds,
+                    reason: reason.clone(),
+                });
+            }
+            ServerMessage::Unknown(kind) => log::debug!("realtime: ignoring a `{kind}` message"),
+            _ => {}
+        }
+        Ok(Step::Message(message))
+    }
+
+    /// Records the error that ends the session (the first one wins) and closes the socket.
+    fn fail(&mut self, error: RealtimeError) -> RealtimeError {
+        self.send_close();
+        self.failure.get_or_insert(error).clone()
+    }
+}
+
+/// Whether `ack` acknowledges `message`: a prompt by its text, an image by type.
+fn matches(message: &ClientMessage, ack: &ServerMessage) -> bool {
+    match (message, ack) {
+        (ClientMessage::Prompt { prompt, .. }, ServerMessage::PromptAck { prompt: p, .. }) => {
+            p == prompt
+        }
+        (ClientMessage::SetImage { .. }, ServerMessage::SetImageAck { .. }) => true,
+        _ => false,
+    }
+}
+
+fn check_ack(ack: &ServerMessage, what: &str) -> Result<(), RealtimeError> {
+    let (success, error) = match ack {
+        ServerMessage::PromptAck { success, error, .. }
+        | ServerMessage::SetImageAck { success, error } => (*success, error),
+        _ => return Ok(()),
+    };
+    if success {
+        return Ok(());
+    }
+    Err(RealtimeError::new(
+        RealtimeErrorKind::AckRejected,
+        error
+            .clone()
+            .unwrap_or_else(|| format!("the server did not apply the {what}")),
+    ))
+}
+
+fn gone() -> RealtimeError {
+    RealtimeError::new(
+        RealtimeErrorKind::Closed,
+        "the session's connection thread ended",
+    )
+}
+
+impl Drop for RealtimeSession {
+    fn drop(&mut self) {
+        self.send_close();
+    }
+}
+
+impl fmt::Debug for RealtimeSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RealtimeSession")
+            .field("room", &self.room)
+            .field("buffered_events", &self.events.len())
+            .field("failure", &self.failure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session can move between threads (and tasks).
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<RealtimeSession>();
+};

@@ -1,0 +1,225 @@
+//! Realtime sessions: the Decart control WebSocket (feature `realtime`).
+//!
+//! A realtime session is a WebSocket to `{realtime base}/v1/stream` that carries JSON control
+//! messages, plus a LiveKit room for the media. This module implements the control channel in
+//! full (the wire contract is `docs/realtime-protocol.md` in the repository): it opens the
+//! session, sends the initial prompt or image, waits out the queue, and hands back the LiveKit
+//! room ([`RoomInfo`]) that a LiveKit client of your choice joins to send the camera and receive
+//! the generated video. Prompts and images resolve on the server's acknowledgements; queue
+//! positions and generation progress arrive as [`RealtimeEvent`]s. **Media is not implemented
+//! yet** (no WebRTC in this crate today).
+//!
+//! The session type exists in both flavours: [`crate::blocking::RealtimeSession`] (feature
+//! `blocking`) and `decart::nonblocking::RealtimeSession` (feature `async`), opened with
+//! `client.realtime().connect(&model, options)`. The types here are shared by both.
+//!
+//! ```no_run
+//! # #[cfg(feature = "blocking")]
+//! # fn main() -> Result<(), decart::Error> {
+//! use std::time::Duration;
+//! use decart::realtime::RealtimeOptions;
+//!
+//! let client = decart::Client::from_env()?;
+//! let model = decart::models::realtime("lucy-2.1")?;
+//! let mut session = client
+//!     .realtime()
+//!     .connect(&model, RealtimeOptions::new().initial_prompt("a watercolor painting", true))?;
+//! let room = session.room_info();
+//! println!("session {} in LiveKit room {} at {}", room.session_id, room.room_name, room.livekit_url);
+//! session.set_prompt("an oil painting", true)?;
+//! while let Some(event) = session.next_event(Duration::from_secs(1))? {
+//!     println!("{event:?}");
+//! }
+//! session.close()?;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "blocking"))] fn main() {}
+//! ```
+//!
+//! Secrets: the API key (or client token) rides the `api_key` query parameter, as the protocol
+//! wants, but never appears in `Debug`, `Display`, errors or logs; the LiveKit token in
+//! [`RoomInfo`] is a [`Secret`] too.
+
+// Without a flavour, the session machinery is unused.
+#![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]
+
+mod error;
+pub mod messages;
+mod options;
+pub(crate) mod socket;
+
+#[cfg(feature = "blocking")]
+pub(crate) mod blocking;
+#[cfg(feature = "async")]
+pub(crate) mod nonblocking;
+
+pub use error::{PERMANENT_ERROR_SUBSTRINGS, RealtimeError, RealtimeErrorKind};
+pub use options::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IMAGE_TIMEOUT, DEFAULT_PROMPT_TIMEOUT, DEFAULT_QUEUE_TIMEOUT,
+    DEFAULT_ROOM_INFO_TIMEOUT, RealtimeOptions, SetImage,
+};
+#[cfg(any(feature = "blocking", feature = "async"))]
+pub(crate) use options::{InitialState, check_not_expired, check_prompt, session_url};
+
+use std::fmt;
+
+use crate::config::Secret;
+
+/// The LiveKit room of a session, from the server's `livekit_room_info`: what a LiveKit client
+/// needs to join (`livekit_url` and `token`), and the ids.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoomInfo {
+    /// The LiveKit server (`wss://…`).
+    pub livekit_url: String,
+    /// The LiveKit access token for this room (redacted in `Debug`).
+    pub token: Secret,
+    /// The room's name.
+    pub room_name: String,
+    /// The public session id.
+    pub session_id: String,
+}
+
+impl RoomInfo {
+    /// The subscribe token of this room, for viewers (base64 of `{"room_name":…}`).
+    pub fn subscribe_token(&self) -> String {
+        crate::models::encode_subscribe_token(&self.room_name)
+    }
+}
+
+impl fmt::Debug for RoomInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoomInfo")
+            .field("livekit_url", &self.livekit_url)
+            .field("token", &self.token)
+            .field("room_name", &self.room_name)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+/// A viewer's credentials for a session's LiveKit room, from `POST /watch-stream/{room}`
+/// (`Realtime::watch` in each flavour). Join the room receive-only and take the tracks of the
+/// participant `inference-server-*`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscribeInfo {
+    /// The LiveKit server (`wss://…`).
+    pub livekit_url: String,
+    /// The viewer's LiveKit access token (redacted in `Debug`).
+    pub token: Secret,
+    /// The room's name.
+    pub room_name: String,
+    /// The session id, when the server gives it.
+    pub session_id: Option<String>,
+}
+
+impl SubscribeInfo {
+    /// Parses the answer of `watch-stream`: `livekit_url`, `token` and `room_name` are required.
+    #[cfg(any(feature = "blocking", feature = "async"))]
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, crate::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            livekit_url: Option<String>,
+            token: Option<String>,
+            room_name: Option<String>,
+            session_id: Option<String>,
+        }
+        let op = crate::Operation::RealtimeWatch;
+        let wire: Wire = serde_json::from_slice(body).map_err(|e| {
+            crate::Error::decode(op, format!("the body is not the expected JSON ({e})"), body)
+        })?;
+        let missing =
+            |field: &str| crate::Error::decode(op, format!("the answer has no {field}"), body);
+        let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        Ok(SubscribeInfo {
+            livekit_url: nonempty(wire.livekit_url).ok_or_else(|| missing("livekit_url"))?,
+            token: Secret::new(nonempty(wire.token).ok_or_else(|| missing("token"))?),
+            room_name: nonempty(wire.room_name).ok_or_else(|| missing("room_name"))?,
+            session_id: wire.session_id,
+        })
+    }
+}
+
+impl fmt::Debug for SubscribeInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscribeInfo")
+            .field("livekit_url", &self.livekit_url)
+            .field("token", &self.token)
+            .field("room_name", &self.room_name)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+/// Something the server reported during a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RealtimeEvent {
+    /// The session waits for a GPU.
+    QueuePosition {
+        /// The place in the queue (1 = next).
+        position: u64,
+        /// How many sessions wait.
+        queue_size: u64,
+    },
+    /// Generation started.
+    GenerationStarted,
+    /// Billable seconds generated so far.
+    GenerationTick {
+        /// Seconds.
+        seconds: u64,
+    },
+    /// Generation ended.
+    GenerationEnded {
+        /// Seconds generated.
+        seconds: u64,
+        /// Why it ended.
+        reason: String,
+    },
+}
+
+/// Percent-encodes a path segment (everything but `A-Z a-z 0-9 - . _ ~`).
+#[cfg(any(feature = "blocking", feature = "async"))]
+pub(crate) fn encode_path_segment(s: &str) -> String {
+    options::encode_component(s)
+}
+
+/// Replaces every occurrence of a secret (raw and percent-encoded) in `text` by `<redacted>`.
+pub(crate) fn scrub(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return text.to_owned();
+    }
+    let encoded = options::encode_component(secret);
+    text.replace(secret, "<redacted>")
+        .replace(&encoded, "<redacted>")
+}
+
+#[cfg(all(test, any(feature = "blocking", feature = "async")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_answers() {
+        let ok = SubscribeInfo::from_json(
+            br#"{"livekit_url":"wss://lk","token":"t0k3n","room_name":"r"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.room_name.as_str(), ok.session_id.as_deref()),
+            ("r", None)
+        );
+        assert!(!format!("{ok:?}").contains("t0k3n"));
+        for bad in [
+            &br#"{"token":"t","room_name":"r"}"#[..],
+            br#"{"livekit_url":"u","room_name":"r"}"#,
+            br#"{"livekit_url":"u","token":"","room_name":"r"}"#,
+            br#"{"livekit_url":"u","token":"t"}"#,
+            b"not json",
+            b"[]",
+        ] {
+            let e = SubscribeInfo::from_json(bad).unwrap_err();
+            assert_eq!(e.code(), "REALTIME_WATCH_ERROR");
+        }
+    }
+}

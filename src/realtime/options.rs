@@ -1,0 +1,591 @@
+//! Session options, image requests, and the session URL (flavour-neutral).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+
+use super::error::{RealtimeError, RealtimeErrorKind};
+use super::messages::{ClientMessage, ImageData};
+use crate::Error;
+use crate::RealtimeSpeed;
+use crate::models::{Model, ModelKind};
+
+/// Default time allowed to open the WebSocket (TCP, TLS and upgrade): 60 s, as the JS SDK.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default wait for the room info after `livekit_join`, outside the queue: 15 s.
+pub const DEFAULT_ROOM_INFO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default longest wait in the queue (from the first queue position): 15 min.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Default wait for a prompt's acknowledgement: 15 s.
+pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default wait for an image's acknowledgement: 30 s.
+pub const DEFAULT_IMAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Query parameters the SDK sets itself; extra parameters may not replace them.
+const RESERVED_PARAMS: [&str; 5] = ["api_key", "model", "resolution", "speed", "user_agent"];
+
+/// An image request (`set_image`): the image (bytes, base64, an uploaded file, or none) and an
+/// optional prompt to apply with it.
+///
+/// ```
+/// use decart::realtime::SetImage;
+///
+/// let with_prompt = SetImage::bytes(vec![0x89, b'P', b'N', b'G']).prompt("a portrait").enhance(false);
+/// let uploaded = SetImage::file_ref("file_abc123");
+/// let passthrough = SetImage::passthrough(); // no image, no prompt
+/// # let _ = (with_prompt, uploaded, passthrough);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SetImage {
+    image: ImageData,
+    image_ref: Option<String>,
+    prompt: Option<Option<String>>,
+    enhance: Option<bool>,
+}
+
+impl SetImage {
+    /// The image's bytes (sent as base64).
+    pub fn bytes(bytes: impl AsRef<[u8]>) -> Self {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(bytes.as_ref());
+        Self::base64(b64)
+    }
+
+    /// The image as raw base64 (no `data:` prefix; one is stripped if present).
+    pub fn base64(base64: impl Into<String>) -> Self {
+        let mut s: String = base64.into();
+        if s.starts_with("data:") {
+            if let Some(i) = s.find(',') {
+                s = s[i + 1..].to_owned();
+            }
+        }
+        SetImage {
+            image: ImageData::Base64(s),
+            image_ref: None,
+            prompt: None,
+            enhance: None,
+        }
+    }
+
+    /// An uploaded file (`file_…`, from `client.files().upload`), sent by reference.
+    pub fn file_ref(file_id: impl Into<String>) -> Self {
+        SetImage {
+            image: ImageData::Omitted,
+            image_ref: Some(file_id.into()),
+            prompt: None,
+            enhance: None,
+        }
+    }
+
+    /// No image: clears the current one (`"image_data": null`).
+    pub fn clear() -> Self {
+        SetImage {
+            image: ImageData::Null,
+            image_ref: None,
+            prompt: None,
+            enhance: None,
+        }
+    }
+
+    /// No image and no prompt (`{"image_data": null, "prompt": null}`): the model passes the
+    /// camera through.
+    pub fn passthrough() -> Self {
+        SetImage {
+            prompt: Some(None),
+            ..Self::clear()
+        }
+    }
+
+    /// A prompt to apply with the image.
+    pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.prompt = Some(Some(prompt.into()));
+        self
+    }
+
+    /// Whether the server may rewrite the prompt (sent only when set).
+    pub fn enhance(mut self, enhance: bool) -> Self {
+        self.enhance = Some(enhance);
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if let Some(r) = &self.image_ref {
+            if !r.starts_with("file_") || r.len() <= "file_".len() {
+                return Err(Error::invalid_input(
+                    "image_ref",
+                    "an uploaded file's id starts with `file_`",
+                ));
+            }
+        }
+        if let ImageData::Base64(b) = &self.image {
+            if b.trim().is_empty() {
+                return Err(Error::invalid_input("image", "the image is empty"));
+            }
+        }
+        if let Some(Some(p)) = &self.prompt {
+            check_prompt(p)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn message(&self) -> ClientMessage {
+        ClientMessage::SetImage {
+            image_data: self.image.clone(),
+            image_ref: self.image_ref.clone(),
+            prompt: self.prompt.clone(),
+            enhance_prompt: self.enhance,
+        }
+    }
+}
+
+impl std::fmt::Debug for SetImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetImage")
+            .field("image", &self.image)
+            .field("image_ref", &self.image_ref)
+            .field("prompt", &self.prompt)
+            .field("enhance", &self.enhance)
+            .finish()
+    }
+}
+
+/// The state a session starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InitialState {
+    Prompt { prompt: String, enhance: bool },
+    Image(SetImage),
+}
+
+impl InitialState {
+    pub(crate) fn message(&self) -> ClientMessage {
+        match self {
+            InitialState::Prompt { prompt, enhance } => ClientMessage::Prompt {
+                prompt: prompt.clone(),
+                enhance_prompt: *enhance,
+            },
+            InitialState::Image(image) => image.message(),
+        }
+    }
+}
+
+/// How to open a realtime session. Every setting is optional.
+#[derive(Debug, Clone)]
+pub struct RealtimeOptions {
+    pub(crate) initial: Option<InitialState>,
+    pub(crate) resolution: Option<String>,
+    pub(crate) speed: Option<RealtimeSpeed>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) base_url: Option<String>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) room_info_timeout: Duration,
+    pub(crate) queue_timeout: Option<Duration>,
+    pub(crate) prompt_timeout: Duration,
+    pub(crate) image_timeout: Duration,
+}
+
+impl Default for RealtimeOptions {
+    fn default() -> Self {
+        RealtimeOptions {
+            initial: None,
+            resolution: None,
+            speed: None,
+            query: Vec::new(),
+            base_url: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            room_info_timeout: DEFAULT_ROOM_INFO_TIMEOUT,
+            queue_timeout: Some(DEFAULT_QUEUE_TIMEOUT),
+            prompt_timeout: DEFAULT_PROMPT_TIMEOUT,
+            image_timeout: DEFAULT_IMAGE_TIMEOUT,
+        }
+    }
+}
+
+impl RealtimeOptions {
+    /// The defaults: no initial state, every timeout at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts the session with this prompt (sent right behind `livekit_join`; `connect` returns
+    /// once it is acknowledged). Replaces an initial image.
+    pub fn initial_prompt(mut self, prompt: impl Into<String>, enhance: bool) -> Self {
+        self.initial = Some(InitialState::Prompt {
+            prompt: prompt.into(),
+            enhance,
+        });
+        self
+    }
+
+    /// Starts the session with this image (and its prompt, if it has one). Replaces an
+    /// initial prompt.
+    pub fn initial_image(mut self, image: SetImage) -> Self {
+        self.initial = Some(InitialState::Image(image));
+        self
+    }
+
+    /// The output resolution: `720p` or `1080p` (query parameter `resolution`).
+    pub fn resolution(mut self, resolution: impl Into<String>) -> Self {
+        self.resolution = Some(resolution.into());
+        self
+    }
+
+    /// A speed tier (query parameter `speed`). A registry model that lacks the tier gets a
+    /// warning in the log, and the parameter is sent anyway (the server decides).
+    pub fn speed(mut self, speed: RealtimeSpeed) -> Self {
+        self.speed = Some(speed);
+        self
+    }
+
+    /// An extra query parameter (`livekit_early_room_info=true`, …). It may not be one the SDK
+    /// sets (`api_key`, `model`, `resolution`, `speed`, `user_agent`).
+    pub fn query_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// The realtime base URL (`wss://…`, `ws://…`, or an `https://`/`http://` URL turned into
+    /// one). Default: the client's base URL with `https` → `wss`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Time allowed to open the WebSocket: TCP, TLS and the upgrade (default 60 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Wait for the room info after `livekit_join`, not counting time in the queue
+    /// (default 15 s).
+    pub fn room_info_timeout(mut self, timeout: Duration) -> Self {
+        self.room_info_timeout = timeout;
+        self
+    }
+
+    /// The longest wait in the queue, from the first queue position; `None` waits as long as
+    /// the server keeps the session queued (default 15 min).
+    pub fn queue_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.queue_timeout = timeout;
+        self
+    }
+
+    /// Wait for a prompt's acknowledgement (default 15 s).
+    pub fn prompt_timeout(mut self, timeout: Duration) -> Self {
+        self.prompt_timeout = timeout;
+        self
+    }
+
+    /// Wait for an image's acknowledgement (default 30 s).
+    pub fn image_timeout(mut self, timeout: Duration) -> Self {
+        self.image_timeout = timeout;
+        self
+    }
+
+    /// The wait for the initial state's acknowledgement.
+    pub(crate) fn initial_timeout(&self) -> Duration {
+        match &self.initial {
+            Some(InitialState::Image(_)) => self.image_timeout,
+            _ => self.prompt_timeout,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        match &self.initial {
+            Some(InitialState::Prompt { prompt, .. }) => check_prompt(prompt)?,
+            Some(InitialState::Image(image)) => image.validate()?,
+            None => {}
+        }
+        if let Some(r) = &self.resolution {
+            if r != "720p" && r != "1080p" {
+                return Err(Error::invalid_input(
+                    "resolution",
+                    "the resolution is `720p` or `1080p`",
+                ));
+            }
+        }
+        for (name, _) in &self.query {
+            if RESERVED_PARAMS.contains(&name.as_str()) {
+                return Err(Error::invalid_input(
+                    "query_param",
+                    format!("`{name}` is set by the SDK"),
+                ));
+            }
+            if name.is_empty() {
+                return Err(Error::invalid_input(
+                    "query_param",
+                    "a parameter name is empty",
+                ));
+            }
+        }
+        for (field, d) in [
+            ("connect_timeout", self.connect_timeout),
+            ("room_info_timeout", self.room_info_timeout),
+            ("prompt_timeout", self.prompt_timeout),
+            ("image_timeout", self.image_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(Error::invalid_input(field, "a timeout must not be zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A prompt: not blank (both peers refuse an empty one).
+pub(crate) fn check_prompt(prompt: &str) -> Result<(), Error> {
+    if prompt.trim().is_empty() {
+        return Err(Error::invalid_input("prompt", "the prompt is blank"));
+    }
+    Ok(())
+}
+
+/// Percent-encodes a query component: everything but `A-Z a-z 0-9 - . _ ~`
+/// (`encodeURIComponent`, Python's `quote(…, safe="")`).
+pub(crate) fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The session URL, and the same URL with the key replaced by `<redacted>` (for errors).
+#[derive(Clone)]
+pub(crate) struct SessionUrl {
+    pub url: String,
+    pub redacted: String,
+}
+
+/// Builds the session URL: `{base}{url_path}?api_key=…&model=…[&resolution][&speed][&extra…]&user_agent=…`.
+pub(crate) fn session_url(
+    client_base: &str,
+    model: &Model,
+    api_key: &str,
+    user_agent: &str,
+    options: &RealtimeOptions,
+) -> Result<SessionUrl, Error> {
+    if model.kind() != ModelKind::Realtime {
+        return Err(Error::invalid_input(
+            "model",
+            format!("{} is not a realtime model", model.name()),
+        ));
+    }
+    if let Some(speed) = options.speed {
+        if !model.is_custom() && !model.supports_speed(speed) {
+            log::warn!(
+                "model {} does not offer the `{speed}` speed tier; sending it anyway",
+                model.name()
+            );
+        }
+    }
+    let base = options.base_url.as_deref().unwrap_or(client_base);
+    let base = base.trim_end_matches('/');
+    let base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    };
+    let parsed = url::Url::parse(&base).map_err(|_| Error::InvalidBaseUrl {
+        url: base.clone(),
+        reason: "not a URL".into(),
+    })?;
+    if !matches!(parsed.scheme(), "ws" | "wss") || parsed.host_str().is_none() {
+        return Err(Error::InvalidBaseUrl {
+            url: base,
+            reason: "a realtime base URL is ws(s):// or http(s):// with a host".into(),
+        });
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::InvalidBaseUrl {
+            url: base,
+            reason: "a realtime base URL has no query or fragment".into(),
+        });
+    }
+    let path = model.url_path();
+    let build = |key: &str| {
+        let mut q = vec![
+            format!("api_key={key}"),
+            format!("model={}", encode_component(model.name())),
+        ];
+        if let Some(r) = &options.resolution {
+            q.push(format!("resolution={}", encode_component(r)));
+        }
+        if let Some(s) = options.speed {
+            q.push(format!("speed={}", s.as_str()));
+        }
+        for (k, v) in &options.query {
+            q.push(format!("{}={}", encode_component(k), encode_component(v)));
+        }
+        q.push(format!("user_agent={}", encode_component(user_agent)));
+        format!("{base}{path}?{}", q.join("&"))
+    };
+    Ok(SessionUrl {
+        url: build(&encode_component(api_key)),
+        redacted: build("<redacted>"),
+    })
+}
+
+/// Refuses a client-token JWT whose `exp` is in the past, before anything is dialled. Keys
+/// that are not JWTs, and JWTs whose payload cannot be read, are left to the server.
+pub(crate) fn check_not_expired(api_key: &str, now: SystemTime) -> Result<(), RealtimeError> {
+    let mut parts = api_key.split('.');
+    let (Some(header), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(());
+    };
+    if !header.starts_with("eyJ") {
+        return Ok(());
+    }
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let Ok(bytes) = engine.decode(payload) else {
+        return Ok(());
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Ok(());
+    };
+    let Some(exp) = claims.get("exp").and_then(serde_json::Value::as_f64) else {
+        return Ok(());
+    };
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    if exp <= now {
+        return Err(RealtimeError::new(
+            RealtimeErrorKind::TokenExpired,
+            format!(
+                "the client token expired {} s ago; create a new one",
+                (now - exp).round()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models;
+
+    #[test]
+    fn url_has_every_parameter_in_order() {
+        let model = models::realtime("lucy-2.5").unwrap();
+        let options = RealtimeOptions::new()
+            .resolution("720p")
+            .speed(RealtimeSpeed::Fast)
+            .query_param("livekit_early_room_info", "true");
+        let url = session_url(
+            "https://api.decart.ai/",
+            &model,
+            "k y/+",
+            "decart-rust-sdk/0.1.0 lang/rust",
+            &options,
+        )
+        .unwrap();
+        assert_eq!(
+            url.url,
+            "wss://api.decart.ai/v1/stream?api_key=k%20y%2F%2B&model=lucy-2.5&resolution=720p&speed=fast&livekit_early_room_info=true&user_agent=decart-rust-sdk%2F0.1.0%20lang%2Frust"
+        );
+        assert!(url.redacted.contains("api_key=<redacted>&"));
+        assert!(!url.redacted.contains("k%20y"));
+        let local = session_url(
+            "http://127.0.0.1:9/",
+            &model,
+            "k",
+            "ua",
+            &RealtimeOptions::new(),
+        )
+        .unwrap();
+        assert!(
+            local
+                .url
+                .starts_with("ws://127.0.0.1:9/v1/stream?api_key=k&model=lucy-2.5&user_agent=ua")
+        );
+    }
+
+    #[test]
+    fn url_rejections() {
+        let model = models::realtime("lucy-2.1").unwrap();
+        let video = models::video("lucy-2.1").unwrap();
+        let o = RealtimeOptions::new();
+        assert!(session_url("https://x", &video, "k", "ua", &o).is_err());
+        assert!(session_url("ftp://x", &model, "k", "ua", &o).is_err());
+        assert!(session_url("https://x?a=b", &model, "k", "ua", &o).is_err());
+        assert!(
+            RealtimeOptions::new()
+                .query_param("api_key", "x")
+                .validate()
+                .is_err()
+        );
+        assert!(RealtimeOptions::new().resolution("4k").validate().is_err());
+        assert!(
+            RealtimeOptions::new()
+                .initial_prompt("  ", true)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            RealtimeOptions::new()
+                .initial_image(SetImage::file_ref("x"))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            RealtimeOptions::new()
+                .prompt_timeout(Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn expired_jwts_are_refused() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = |exp: u64| {
+            format!(
+                "{}.{}.sig",
+                b64(r#"{"alg":"EdDSA"}"#),
+                b64(&format!(r#"{{"exp":{exp}}}"#))
+            )
+        };
+        let err = check_not_expired(&jwt(999_000), now).unwrap_err();
+        assert_eq!(err.kind(), RealtimeErrorKind::TokenExpired);
+        assert!(!err.to_string().contains("eyJ"));
+        assert!(check_not_expired(&jwt(1_000_500), now).is_ok());
+        assert!(check_not_expired("ek_abc", now).is_ok());
+        assert!(check_not_expired("plain-key", now).is_ok());
+        assert!(check_not_expired("eyJ.!!!.x", now).is_ok());
+    }
+
+    #[test]
+    fn set_image_messages() {
+        let m = SetImage::bytes(b"ABC").prompt("p").message().to_json();
+        assert_eq!(
+            m,
+            r#"{"type":"set_image","image_data":"QUJD","prompt":"p"}"#
+        );
+        let m = SetImage::base64("data:image/png;base64,QUJD")
+            .message()
+            .to_json();
+        assert_eq!(m, r#"{"type":"set_image","image_data":"QUJD"}"#);
+        assert_eq!(
+            SetImage::passthrough().message().to_json(),
+            r#"{"type":"set_image","image_data":null,"prompt":null}"#
+        );
+        assert_eq!(
+            SetImage::clear().message().to_json(),
+            r#"{"type":"set_image","image_data":null}"#
+        );
+    }
+}

@@ -1,0 +1,749 @@
+//! Realtime sessions against the emulator's `/v1/stream`, written once for both flavours:
+//! the wire (URL, messages, order), acknowledgements, events, the queue, and every bad answer
+//! (server error, dropped socket, silence, garbage) as a typed error, never a hang.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use decart::emulator::{
+    AckAnswer, AfterTicks, Credential, Emulator, JoinAnswer, RealtimeScript, RealtimeSessionLog,
+};
+use decart::realtime::{RealtimeErrorKind, RealtimeEvent, RealtimeOptions, SetImage};
+use decart::{CreateTokenOptions, Error, models};
+
+use super::{Client, maybe_async};
+
+fn client_with_key(emu: &Emulator, key: &str) -> Client {
+    Client::builder()
+        .api_key(key)
+        .base_url(emu.base_url())
+        .integration("rt-tests/1")
+        .no_retries()
+        .build()
+        .unwrap()
+}
+
+fn client(emu: &Emulator) -> Client {
+    client_with_key(emu, emu.api_key())
+}
+
+fn model() -> decart::Model {
+    models::realtime("lucy-2.1").unwrap()
+}
+
+/// Short timeouts, so a test of a missing answer takes a fraction of a second.
+fn fast() -> RealtimeOptions {
+    RealtimeOptions::new()
+        .connect_timeout(Duration::from_secs(5))
+        .room_info_timeout(Duration::from_secs(5))
+        .prompt_timeout(Duration::from_secs(5))
+        .image_timeout(Duration::from_secs(5))
+}
+
+/// Waits (a little) until the emulator's record of the last session satisfies `f`.
+fn last_session_when(
+    emu: &Emulator,
+    f: impl Fn(&RealtimeSessionLog) -> bool,
+) -> RealtimeSessionLog {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let sessions = emu.realtime_sessions();
+        if let Some(last) = sessions.last() {
+            if f(last) || Instant::now() > until {
+                return last.clone();
+            }
+        } else if Instant::now() > until {
+            panic!("no realtime session was recorded");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn realtime_error(result: Result<impl std::fmt::Debug, Error>) -> decart::realtime::RealtimeError {
+    match result {
+        Err(Error::Realtime(e)) => e,
+        other => panic!("expected a realtime error, got {other:?}"),
+    }
+}
+
+fn jwt_with_exp(exp: u64) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.{}",
+        b64(r#"{"alg":"EdDSA","typ":"JWT"}"#),
+        b64(&format!(r#"{{"sub":"u","exp":{exp}}}"#)),
+        b64("signature")
+    )
+}
+
+#[maybe_async]
+pub async fn connect_gives_the_room_and_the_session_id() {
+    let emu = Emulator::start().unwrap();
+    let session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let room = session.room_info().clone();
+    assert!(
+        room.livekit_url.starts_with("ws://127.0.0.1:"),
+        "{}",
+        room.livekit_url
+    );
+    assert!(room.token.expose().starts_with("lk_emulator_"));
+    assert!(room.room_name.starts_with("room_"));
+    assert_eq!(session.session_id(), room.session_id);
+    let logged = last_session_when(&emu, |l| l.session_id.is_some());
+    assert_eq!(logged.session_id.as_deref(), Some(session.session_id()));
+    assert_eq!(
+        models::decode_subscribe_token(&session.subscribe_token()).unwrap(),
+        room.room_name
+    );
+    // The LiveKit token is redacted in Debug.
+    let debug = format!("{session:?} {room:?}");
+    assert!(!debug.contains(room.token.expose()), "{debug}");
+    session.close().await.unwrap();
+}
+
+#[maybe_async]
+pub async fn the_url_and_the_pipelined_messages_on_the_wire() {
+    let emu = Emulator::start().unwrap();
+    let options = fast()
+        .initial_prompt("a watercolor city", false)
+        .resolution("720p")
+        .query_param("livekit_early_room_info", "true");
+    let session = client(&emu)
+        .realtime()
+        .connect(&model(), options)
+        .await
+        .unwrap();
+    let log = last_session_when(&emu, |l| l.received.len() >= 2);
+    let names: Vec<&str> = log.query.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "api_key",
+            "model",
+            "resolution",
+            "livekit_early_room_info",
+            "user_agent"
+        ]
+    );
+    assert_eq!(log.param("api_key"), Some("<redacted>"));
+    assert_eq!(log.param("model"), Some("lucy-2.1"));
+    assert_eq!(log.param("resolution"), Some("720p"));
+    let ua = format!(
+        "decart-rust-sdk/{} lang/rust rt-tests/1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(log.param("user_agent"), Some(ua.as_str()));
+    assert_eq!(log.user_agent.as_deref(), Some(ua.as_str()));
+    assert_eq!(log.credential, Some(Credential::Permanent));
+    // livekit_join first, the initial prompt right behind it.
+    assert_eq!(log.received_types(), ["livekit_join", "prompt"]);
+    assert_eq!(log.received[0], serde_json::json!({"type": "livekit_join"}));
+    assert_eq!(
+        log.received[1],
+        serde_json::json!({"type": "prompt", "prompt": "a watercolor city", "enhance_prompt": false})
+    );
+    // The request log never has the key either.
+    let logged = emu.requests();
+    let upgrade = logged.iter().find(|r| r.path == "/v1/stream").unwrap();
+    assert_eq!(upgrade.status, Some(101));
+    let query = upgrade.query.clone().unwrap();
+    assert!(query.contains("api_key=<redacted>"), "{query}");
+    assert!(!query.contains(emu.api_key()), "{query}");
+    drop(session);
+}
+
+#[maybe_async]
+pub async fn prompts_and_images_resolve_on_their_acks() {
+    let emu = Emulator::start().unwrap();
+    let mut session = client(&emu)
+        .realtime()
+        .connect(
+            &model(),
+            fast().initial_image(SetImage::bytes(b"first").prompt("p0")),
+        )
+        .await
+        .unwrap();
+    session.set_prompt("an oil painting", true).await.unwrap();
+    session
+        .set_image(
+            SetImage::bytes(b"\x89PNG")
+                .prompt("with a hat")
+                .enhance(false),
+        )
+        .await
+        .unwrap();
+    session
+        .set_image(SetImage::file_ref("file_abc"))
+        .await
+        .unwrap();
+    session.set_image(SetImage::passthrough()).await.unwrap();
+    let log = last_session_when(&emu, |l| l.received.len() >= 6);
+    assert_eq!(
+        log.received_types(),
+        [
+            "livekit_join",
+            "set_image",
+            "prompt",
+            "set_image",
+            "set_image",
+            "set_image"
+        ]
+    );
+    assert_eq!(
+        log.received[1],
+        serde_json::json!({"type": "set_image", "image_data": "Zmlyc3Q=", "prompt": "p0"})
+    );
+    assert_eq!(
+        log.received[2],
+        serde_json::json!({"type": "prompt", "prompt": "an oil painting", "enhance_prompt": true})
+    );
+    assert_eq!(
+        log.received[3],
+        serde_json::json!({"type": "set_image", "image_data": "iVBORw==", "prompt": "with a hat", "enhance_prompt": false})
+    );
+    assert_eq!(
+        log.received[4],
+        serde_json::json!({"type": "set_image", "image_ref": "file_abc"})
+    );
+    assert_eq!(
+        log.received[5],
+        serde_json::json!({"type": "set_image", "image_data": null, "prompt": null})
+    );
+    session.close().await.unwrap();
+}
+
+#[maybe_async]
+pub async fn events_arrive_in_order_then_none_on_timeout() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .ticks(2, Duration::from_millis(10))
+            .after_ticks(AfterTicks::End("client_disconnect".into())),
+    );
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast().initial_prompt("go", true))
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = session.next_event(Duration::from_secs(2)).await.unwrap() {
+        let end = matches!(e, RealtimeEvent::GenerationEnded { .. });
+        events.push(e);
+        if end {
+            break;
+        }
+    }
+    assert_eq!(
+        events,
+        [
+            RealtimeEvent::GenerationStarted,
+            RealtimeEvent::GenerationTick { seconds: 1 },
+            RealtimeEvent::GenerationTick { seconds: 2 },
+            RealtimeEvent::GenerationEnded {
+                seconds: 2,
+                reason: "client_disconnect".into()
+            },
+        ]
+    );
+    let started = Instant::now();
+    let none = session.next_event(Duration::from_millis(50)).await.unwrap();
+    assert_eq!(none, None);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[maybe_async]
+pub async fn a_rejected_prompt_is_typed_and_the_session_goes_on() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new().prompt(AckAnswer::Reject("prompt blocked".into())),
+    );
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let result = session.set_prompt("something", true).await;
+    let e = realtime_error(result);
+    assert_eq!(e.kind(), RealtimeErrorKind::AckRejected);
+    assert_eq!(e.message(), "prompt blocked");
+    assert!(!session.is_closed());
+    session.set_image(SetImage::bytes(b"img")).await.unwrap();
+}
+
+#[maybe_async]
+pub async fn a_rejected_initial_state_fails_connect() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().image(AckAnswer::Reject("bad image".into())));
+    let result = client(&emu)
+        .realtime()
+        .connect(&model(), fast().initial_image(SetImage::bytes(b"x")))
+        .await;
+    let e = realtime_error(result);
+    assert_eq!(e.kind(), RealtimeErrorKind::AckRejected);
+    assert!(e.is_permanent());
+}
+
+#[maybe_async]
+pub async fn an_unanswered_prompt_times_out_and_the_session_goes_on() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .prompt(AckAnswer::Silent)
+            .ticks(0, Duration::ZERO),
+    );
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast().prompt_timeout(Duration::from_millis(150)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let e = realtime_error(session.set_prompt("hello?", true).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Timeout);
+    assert!(e.is_retryable());
+    assert!(started.elapsed() >= Duration::from_millis(140));
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(!session.is_closed());
+    session.set_image(SetImage::clear()).await.unwrap();
+}
+
+#[maybe_async]
+pub async fn queue_positions_pause_the_room_info_timeout() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .queue(&[(3, 5), (2, 5), (1, 5)], Duration::from_millis(300))
+            .ticks(0, Duration::ZERO),
+    );
+    // 900 ms in the queue, with a 400 ms room-info timeout: the queue does not count.
+    let mut session = client(&emu)
+        .realtime()
+        .connect(
+            &model(),
+            fast().room_info_timeout(Duration::from_millis(400)),
+        )
+        .await
+        .unwrap();
+    let mut queue = Vec::new();
+    while let Some(RealtimeEvent::QueuePosition {
+        position,
+        queue_size,
+    }) = session
+        .next_event(Duration::from_millis(200))
+        .await
+        .unwrap()
+    {
+        queue.push((position, queue_size));
+    }
+    assert_eq!(queue, [(3, 5), (2, 5), (1, 5)]);
+}
+
+#[maybe_async]
+pub async fn too_long_in_the_queue_is_a_timeout() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new().queue(&[(9, 9), (8, 9)], Duration::from_secs(30)),
+    );
+    let started = Instant::now();
+    let result = client(&emu)
+        .realtime()
+        .connect(
+            &model(),
+            fast().queue_timeout(Some(Duration::from_millis(150))),
+        )
+        .await;
+    let e = realtime_error(result);
+    assert_eq!(e.kind(), RealtimeErrorKind::Timeout);
+    assert!(e.message().contains("queue"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[maybe_async]
+pub async fn no_room_info_is_a_timeout() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().join(JoinAnswer::Silent));
+    let started = Instant::now();
+    let result = client(&emu)
+        .realtime()
+        .connect(
+            &model(),
+            fast().room_info_timeout(Duration::from_millis(150)),
+        )
+        .await;
+    let e = realtime_error(result);
+    assert_eq!(e.kind(), RealtimeErrorKind::Timeout);
+    assert!(e.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The client closed the socket it gave up on.
+    let log = last_session_when(&emu, |l| l.ended);
+    assert!(log.ended);
+}
+
+#[maybe_async]
+pub async fn a_server_error_on_join_is_typed_and_retryable() {
+    let emu = Emulator::start().unwrap();
+    let capacity = "Server at capacity. Please try again later.";
+    emu.set_realtime_script(RealtimeScript::new().join(JoinAnswer::Error(capacity.into())));
+    let result = client(&emu)
+        .realtime()
+        .connect(&model(), fast().initial_prompt("x", true))
+        .await;
+    let err = result.unwrap_err();
+    assert_eq!(err.code(), "REALTIME_SERVER_ERROR");
+    assert!(err.is_retryable());
+    let e = realtime_error(Err::<(), _>(err));
+    assert_eq!(e.kind(), RealtimeErrorKind::Server);
+    assert_eq!(e.message(), capacity);
+    assert!(!e.is_permanent());
+}
+
+#[maybe_async]
+pub async fn a_server_error_mid_session_ends_it_after_the_earlier_events() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .ticks(1, Duration::from_millis(10))
+            .after_ticks(AfterTicks::Error("Invalid session".into())),
+    );
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let first = session.next_event(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(first, Some(RealtimeEvent::GenerationStarted));
+    let second = session.next_event(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(second, Some(RealtimeEvent::GenerationTick { seconds: 1 }));
+    let e = realtime_error(session.next_event(Duration::from_secs(2)).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Server);
+    assert!(e.is_permanent(), "`invalid session` is on the peers' list");
+    assert!(session.is_closed());
+    // Every later call reports the same error at once.
+    let again = realtime_error(session.set_prompt("more", true).await);
+    assert_eq!(again, e);
+}
+
+#[maybe_async]
+pub async fn a_server_error_instead_of_an_ack_fails_the_request() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().image(AckAnswer::Error("GPU lost".into())));
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let e = realtime_error(session.set_image(SetImage::bytes(b"x")).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Server);
+    assert_eq!(e.message(), "GPU lost");
+}
+
+#[maybe_async]
+pub async fn a_dropped_socket_is_typed_at_join_at_a_request_and_mid_session() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().join(JoinAnswer::Drop));
+    let e = realtime_error(client(&emu).realtime().connect(&model(), fast()).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Closed);
+    assert!(e.is_retryable());
+
+    emu.set_realtime_script(RealtimeScript::new().prompt(AckAnswer::Drop));
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let e = realtime_error(session.set_prompt("x", true).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Closed);
+
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .ticks(0, Duration::from_millis(10))
+            .after_ticks(AfterTicks::Drop),
+    );
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let first = session.next_event(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(first, Some(RealtimeEvent::GenerationStarted));
+    let e = realtime_error(session.next_event(Duration::from_secs(2)).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Closed);
+}
+
+#[maybe_async]
+pub async fn garbage_and_malformed_messages_are_protocol_errors() {
+    let emu = Emulator::start().unwrap();
+    for raw in [
+        "this is not json",
+        "[1,2,3]",
+        r#"{"no_type":1}"#,
+        r#"{"type":"livekit_room_info","livekit_url":"ws://x"}"#,
+    ] {
+        emu.set_realtime_script(RealtimeScript::new().join(JoinAnswer::Raw(raw.into())));
+        let e = realtime_error(client(&emu).realtime().connect(&model(), fast()).await);
+        assert_eq!(e.kind(), RealtimeErrorKind::Protocol, "{raw}");
+        assert!(e.is_permanent());
+    }
+    // An unknown type is ignored (forward compatibility): the wait then times out.
+    emu.set_realtime_script(
+        RealtimeScript::new().join(JoinAnswer::Raw(r#"{"type":"brand_new","x":1}"#.into())),
+    );
+    let e = realtime_error(
+        client(&emu)
+            .realtime()
+            .connect(
+                &model(),
+                fast().room_info_timeout(Duration::from_millis(100)),
+            )
+            .await,
+    );
+    assert_eq!(e.kind(), RealtimeErrorKind::Timeout);
+}
+
+#[maybe_async]
+pub async fn a_refused_key_is_permanent_and_never_shown() {
+    let emu = Emulator::start().unwrap();
+    let secret = "sk-this-must-never-show-0123456789";
+    let result = client_with_key(&emu, secret)
+        .realtime()
+        .connect(&model(), fast())
+        .await;
+    let err = result.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    let e = realtime_error(Err::<(), _>(err));
+    assert_eq!(e.kind(), RealtimeErrorKind::Rejected);
+    assert_eq!(e.status(), Some(401));
+    assert_eq!(e.message(), "Invalid API key");
+    assert!(e.is_permanent());
+    assert_eq!(
+        emu.requests().last().unwrap().credential,
+        Some(Credential::Invalid)
+    );
+
+    // A refusal the script asks for: 503 may succeed later.
+    emu.set_realtime_script(RealtimeScript::new().refuse(503, "maintenance"));
+    let e = realtime_error(client(&emu).realtime().connect(&model(), fast()).await);
+    assert_eq!(
+        (e.kind(), e.status()),
+        (RealtimeErrorKind::Rejected, Some(503))
+    );
+    assert!(e.is_retryable());
+}
+
+#[maybe_async]
+pub async fn an_expired_jwt_is_refused_before_dialling() {
+    let emu = Emulator::start().unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jwt = jwt_with_exp(now - 60);
+    let err = client_with_key(&emu, &jwt)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "TOKEN_EXPIRED");
+    assert!(!format!("{err} {err:?}").contains(&jwt));
+    assert!(emu.requests().is_empty(), "nothing was dialled");
+}
+
+#[maybe_async]
+pub async fn minted_client_keys_and_jwts_open_sessions() {
+    let emu = Emulator::start().unwrap();
+    let token = client(&emu)
+        .tokens()
+        .create(&CreateTokenOptions::new().expires_in(300))
+        .await
+        .unwrap();
+    let session = client_with_key(&emu, token.api_key.expose())
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    drop(session);
+    assert_eq!(
+        last_session_when(&emu, |_| true).credential,
+        Some(Credential::ClientKey)
+    );
+    let jwt = token.token.clone().unwrap();
+    let session = client_with_key(&emu, jwt.expose())
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    assert_eq!(
+        last_session_when(&emu, |_| true).credential,
+        Some(Credential::ClientJwt)
+    );
+    session.close().await.unwrap();
+}
+
+#[maybe_async]
+pub async fn connect_timeout_and_refused_connections_are_typed() {
+    // A listener that accepts and never answers the upgrade.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let c = Client::builder()
+        .api_key("k")
+        .base_url(format!("http://{addr}"))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let e = realtime_error(
+        c.realtime()
+            .connect(&model(), fast().connect_timeout(Duration::from_millis(200)))
+            .await,
+    );
+    assert_eq!(e.kind(), RealtimeErrorKind::ConnectTimeout);
+    assert!(e.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    drop(listener);
+    // Nothing listens any more.
+    let e = realtime_error(c.realtime().connect(&model(), fast()).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Connect);
+    assert!(!e.to_string().contains("api_key=k"), "{e}");
+    // TLS to a plain-HTTP server: a connect error, not a hang.
+    #[cfg(feature = "rustls")]
+    {
+        let emu = Emulator::start().unwrap();
+        let wss = format!("wss://127.0.0.1:{}", emu.port());
+        let e = realtime_error(
+            client(&emu)
+                .realtime()
+                .connect(&model(), fast().base_url(wss))
+                .await,
+        );
+        assert_eq!(e.kind(), RealtimeErrorKind::Connect, "{e}");
+    }
+}
+
+#[maybe_async]
+pub async fn close_and_drop_close_the_socket_cleanly() {
+    let emu = Emulator::start().unwrap();
+    let session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    session.close().await.unwrap();
+    let log = last_session_when(&emu, |l| l.ended);
+    assert!(log.closed_by_client && log.ended, "{log:?}");
+
+    let session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    drop(session);
+    let log = last_session_when(&emu, |l| l.ended);
+    assert!(log.closed_by_client && log.ended, "{log:?}");
+}
+
+#[maybe_async]
+pub async fn bad_inputs_are_refused_before_dialling() {
+    let emu = Emulator::start().unwrap();
+    let c = client(&emu);
+    let video = models::video("lucy-2.1").unwrap();
+    let err = c.realtime().connect(&video, fast()).await.unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+    let err = c
+        .realtime()
+        .connect(&model(), fast().initial_prompt(" ", true))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+    let err = c
+        .realtime()
+        .connect(&model(), fast().query_param("model", "other"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+    assert!(emu.realtime_sessions().is_empty());
+    // And on an open session, nothing is sent for a blank prompt.
+    let mut session = c.realtime().connect(&model(), fast()).await.unwrap();
+    let err = session.set_prompt("  ", true).await.unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+    let err = session
+        .set_image(SetImage::file_ref("nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+    assert_eq!(
+        last_session_when(&emu, |_| true).received_types(),
+        ["livekit_join"]
+    );
+}
+
+#[maybe_async]
+pub async fn watch_gives_a_viewer_the_room_of_a_session() {
+    let emu = Emulator::start().unwrap();
+    let c = client(&emu);
+    let session = c.realtime().connect(&model(), fast()).await.unwrap();
+    let info = c
+        .realtime()
+        .watch(&session.subscribe_token())
+        .await
+        .unwrap();
+    assert_eq!(info.room_name, session.room_info().room_name);
+    assert_eq!(info.session_id.as_deref(), Some(session.session_id()));
+    assert!(info.livekit_url.starts_with("ws://127.0.0.1:"));
+    assert!(!format!("{info:?}").contains(info.token.expose()));
+    let request = emu.requests().into_iter().last().unwrap();
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.path,
+        format!("/watch-stream/{}", session.room_info().room_name)
+    );
+    assert_eq!(request.credential, Some(Credential::Permanent));
+    // The Python SDK's token (URL-safe base64, a space after the colon) works too.
+    let python = base64::engine::general_purpose::URL_SAFE.encode(format!(
+        r#"{{"room_name": "{}"}}"#,
+        session.room_info().room_name
+    ));
+    let again = c.realtime().watch(&python).await.unwrap();
+    assert_eq!(again.room_name, info.room_name);
+
+    let unknown = models::encode_subscribe_token("no-such-room");
+    let err = c.realtime().watch(&unknown).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), "REALTIME_WATCH_ERROR")
+    );
+    let err = c.realtime().watch("not a token").await.unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+}
+
+#[macro_export]
+macro_rules! realtime_tests {
+    ($async_test:ident) => {
+        $async_test!(realtime:
+            connect_gives_the_room_and_the_session_id,
+            the_url_and_the_pipelined_messages_on_the_wire,
+            prompts_and_images_resolve_on_their_acks,
+            events_arrive_in_order_then_none_on_timeout,
+            a_rejected_prompt_is_typed_and_the_session_goes_on,
+            a_rejected_initial_state_fails_connect,
+            an_unanswered_prompt_times_out_and_the_session_goes_on,
+            queue_positions_pause_the_room_info_timeout,
+            too_long_in_the_queue_is_a_timeout,
+            no_room_info_is_a_timeout,
+            a_server_error_on_join_is_typed_and_retryable,
+            a_server_error_mid_session_ends_it_after_the_earlier_events,
+            a_server_error_instead_of_an_ack_fails_the_request,
+            a_dropped_socket_is_typed_at_join_at_a_request_and_mid_session,
+            garbage_and_malformed_messages_are_protocol_errors,
+            a_refused_key_is_permanent_and_never_shown,
+            an_expired_jwt_is_refused_before_dialling,
+            minted_client_keys_and_jwts_open_sessions,
+            connect_timeout_and_refused_connections_are_typed,
+            close_and_drop_close_the_socket_cleanly,
+            bad_inputs_are_refused_before_dialling,
+            watch_gives_a_viewer_the_room_of_a_session
+        );
+    };
+}
