@@ -74,6 +74,11 @@ pub fn following_client() -> decart::blocking::HttpClient {
     ureq::Agent::new_with_defaults()
 }
 
+/// A caller's own agent with no timeouts of its own.
+pub fn plain_client() -> decart::blocking::HttpClient {
+    ureq::Agent::new_with_defaults()
+}
+
 hardening_tests!(flavour_tests, flavour_tests);
 #[cfg(feature = "jwt")]
 flavour_tests!(hardening: a_redirected_jwks_is_refused_whatever_the_client);

@@ -130,6 +130,15 @@ pub fn following_client() -> decart::nonblocking::HttpClient {
     reqwest::Client::new()
 }
 
+/// A caller's own client with no timeouts of its own, following no redirects as required.
+pub fn plain_client() -> decart::nonblocking::HttpClient {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 hardening_tests!(async_tests, sync_tests);
 #[cfg(feature = "jwt")]
 async_tests!(hardening: a_redirected_jwks_is_refused_whatever_the_client);

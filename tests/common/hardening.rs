@@ -9,7 +9,7 @@ use decart::{Error, FileInput, RetryPolicy, TransportErrorKind};
 
 use super::common::raw::{Behaviour, RawServer};
 use super::common::{KEY, with_env};
-use super::{Client, assert_mock, create, following_client, maybe_async, server};
+use super::{Client, assert_mock, create, following_client, maybe_async, plain_client, server};
 
 const FILE_REF: &str = r#"{"id":"f1","filename":"a.png","mime_type":"image/png","size_bytes":3,"created_at":"2026-01-01T00:00:00Z","expires_at":null}"#;
 
@@ -40,6 +40,28 @@ pub async fn a_stalled_download_ends_at_the_request_timeout() {
     }
     assert_eq!(err.code(), "QUEUE_RESULT_ERROR");
     assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// The same through a caller's own HTTP client (with no timeouts of its own): the SDK's idle
+/// bound still applies.
+#[maybe_async]
+pub async fn a_stalled_download_through_a_callers_client_ends_too() {
+    let head = b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\nabc";
+    let raw = RawServer::start(Behaviour::Stall(head.to_vec(), Duration::from_secs(20)));
+    let c = Client::builder()
+        .api_key(KEY)
+        .base_url(&raw.url)
+        .request_timeout(Duration::from_secs(1))
+        .retry_policy(RetryPolicy::disabled())
+        .http_client(plain_client())
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = c.queue().result("job_stall").await.unwrap_err();
+    let took = started.elapsed();
+    eprintln!("stalled download through a caller's client failed after {took:?}");
+    assert!(matches!(&err, Error::Transport { .. }), "{err:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
@@ -347,6 +369,7 @@ macro_rules! hardening_tests {
     ($async_test:ident, $sync_test:ident) => {
         $async_test!(hardening:
             a_stalled_download_ends_at_the_request_timeout,
+            a_stalled_download_through_a_callers_client_ends_too,
             a_stalled_image_edit_ends_at_the_request_timeout,
             a_slow_answer_within_the_request_timeout_succeeds,
             a_signed_input_url_never_shows_in_errors,
