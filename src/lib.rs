@@ -130,7 +130,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
     feature = "blocking",
     feature = "async",
     feature = "jwt",
-    feature = "emulator"
+    feature = "emulator",
+    feature = "realtime"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
