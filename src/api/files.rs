@@ -103,7 +103,7 @@ let file = client.files().get("file_123").await?;
     #[maybe_async]
     pub async fn get(self, file_id: &str) -> Result<FileRef, Error> {
         let operation = Operation::FilesGet;
-        let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));
+        let path = format!("/v1/files/{}", http::segment("file_id", file_id)?);
         let body = self.client.call_json(Call::get(operation, path)).await?;
         FileRef::from_json(operation, &body)
     }
@@ -134,7 +134,7 @@ client.files().delete("file_123").await?;
     )]
     #[maybe_async]
     pub async fn delete(self, file_id: &str) -> Result<(), Error> {
-        let path = format!("/v1/files/{}", http::segment(non_empty(file_id)?));
+        let path = format!("/v1/files/{}", http::segment("file_id", file_id)?);
         self.client
             .call_json(Call::new(
                 Operation::FilesDelete,
@@ -146,11 +146,4 @@ client.files().delete("file_123").await?;
             .await?;
         Ok(())
     }
-}
-
-fn non_empty(id: &str) -> Result<&str, Error> {
-    if id.trim().is_empty() {
-        return Err(Error::invalid_input("file_id", "must not be empty"));
-    }
-    Ok(id)
 }

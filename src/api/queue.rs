@@ -130,7 +130,7 @@ println!("{} is {}", job.job_id, job.state);
     #[maybe_async]
     async fn status_by(self, job_id: &str, deadline: Option<Instant>) -> Result<JobStatus, Error> {
         let operation = Operation::QueueStatus;
-        let path = format!("/v1/jobs/{}", http::segment(non_empty(job_id)?));
+        let path = format!("/v1/jobs/{}", http::segment("job_id", job_id)?);
         let body = self
             .client
             .call_json(Call::get(operation, path).deadline(deadline))
@@ -140,7 +140,7 @@ println!("{} is {}", job.job_id, job.state);
 
     #[maybe_async]
     async fn content(self, job_id: &str) -> Result<transport::Response, Error> {
-        let path = format!("/v1/jobs/{}/content", http::segment(non_empty(job_id)?));
+        let path = format!("/v1/jobs/{}/content", http::segment("job_id", job_id)?);
         self.client
             .execute(Call::get(Operation::QueueResult, path).media_answer())
             .await
@@ -383,11 +383,4 @@ fn failed(status: JobStatus) -> Error {
         job_id: status.job_id,
         reason: status.reason.unwrap_or_else(|| NO_REASON.to_owned()),
     }
-}
-
-fn non_empty(id: &str) -> Result<&str, Error> {
-    if id.trim().is_empty() {
-        return Err(Error::invalid_input("job_id", "must not be empty"));
-    }
-    Ok(id)
 }

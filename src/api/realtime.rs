@@ -56,7 +56,7 @@ impl Realtime<'_> {
         let room = crate::models::decode_subscribe_token(subscribe_token)?;
         let path = format!(
             "/watch-stream/{}",
-            crate::realtime::encode_path_segment(&room)
+            crate::http::segment("subscribe_token", &room)?
         );
         let body = self
             .client

@@ -255,15 +255,22 @@ pub(crate) fn join(base: &str, path: &str) -> String {
     url
 }
 
-/// Percent-encodes an id for use as one path segment (`.` and `..` too, which URL
-/// normalisation would otherwise resolve).
-pub(crate) fn segment(id: &str) -> String {
-    if id == "." || id == ".." {
-        return id.replace('.', "%2E");
+/// An id (of a job, a file, a room) as one percent-encoded path segment. A blank id, and the
+/// ids `.` and `..` (which URL normalisation resolves, however they are encoded, so that they
+/// would name another endpoint) are refused.
+pub(crate) fn segment(field: &str, id: &str) -> Result<String, Error> {
+    if id.trim().is_empty() {
+        return Err(Error::invalid_input(field, "must not be empty"));
     }
-    url::form_urlencoded::byte_serialize(id.as_bytes())
+    if id == "." || id == ".." {
+        return Err(Error::invalid_input(
+            field,
+            format!("{id:?} is not an id: it would name another endpoint"),
+        ));
+    }
+    Ok(url::form_urlencoded::byte_serialize(id.as_bytes())
         .collect::<String>()
-        .replace('+', "%20")
+        .replace('+', "%20"))
 }
 
 /// The `X-API-KEY` (marked sensitive, so the HTTP stacks redact it) and `User-Agent` values.
@@ -416,12 +423,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_become_one_segment() {
-        assert_eq!(segment("job_1"), "job_1");
-        assert_eq!(segment("a/b c?#+"), "a%2Fb%20c%3F%23%2B");
-        assert_eq!(segment(".."), "%2E%2E");
-        assert_eq!(segment("."), "%2E");
-        assert_eq!(segment("a..b"), "a..b");
+    fn ids_become_one_segment_that_stays_under_its_path() {
+        assert_eq!(segment("job_id", "job_1").unwrap(), "job_1");
+        assert_eq!(segment("job_id", "a/b c?#+").unwrap(), "a%2Fb%20c%3F%23%2B");
+        assert_eq!(segment("job_id", "a..b").unwrap(), "a..b");
+        for bad in ["", " ", ".", ".."] {
+            let err = segment("job_id", bad).unwrap_err();
+            assert_eq!(err.code(), "INVALID_INPUT", "{bad:?}");
+        }
+        // Whatever the id, the URL keeps the path it was put under.
+        for id in ["...", "%2e%2e", "%2E", "a/../..", "../x", "%2e%2e%2fx"] {
+            let url = join(
+                "https://gw.example/decart",
+                &format!("/v1/files/{}", segment("f", id).unwrap()),
+            );
+            let parsed = url::Url::parse(&url).unwrap();
+            assert!(
+                parsed.path().starts_with("/decart/v1/files/"),
+                "{id:?}: {parsed}"
+            );
+        }
     }
 
     #[test]

@@ -570,10 +570,12 @@ fn path_problem(path: &str) -> Option<&'static str> {
     if path.contains('\\') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("the path must not contain backslashes, white space or control characters");
     }
-    if path
-        .split('/')
-        .any(|segment| segment == ".." || segment == ".")
-    {
+    // URL normalisation resolves `%2e` like `.`, in any case.
+    let dots = |segment: &str| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    };
+    if path.split('/').any(dots) {
         return Some("the path must not have `.` or `..` segments");
     }
     None

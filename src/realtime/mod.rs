@@ -179,12 +179,6 @@ pub enum RealtimeEvent {
     },
 }
 
-/// Percent-encodes a path segment (everything but `A-Z a-z 0-9 - . _ ~`).
-#[cfg(any(feature = "blocking", feature = "async"))]
-pub(crate) fn encode_path_segment(s: &str) -> String {
-    options::encode_component(s)
-}
-
 /// Replaces every occurrence of a secret (raw and percent-encoded) in `text` by `<redacted>`.
 pub(crate) fn scrub(text: &str, secret: &str) -> String {
     if secret.is_empty() {

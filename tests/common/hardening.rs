@@ -340,6 +340,28 @@ pub async fn error_texts_say_each_thing_once() {
     assert!(err.report().to_string().contains("No such file"), "{err:?}");
 }
 
+/// Ids that URL normalisation would resolve (`.`, `..`) are refused before anything is sent,
+/// in both flavours: they would name another endpoint (`DELETE /v1/files/..` → `DELETE /v1/`).
+#[maybe_async]
+pub async fn dot_ids_are_refused_before_sending() {
+    let mut server = server().await;
+    let no_get = create(server.mock("GET", mockito::Matcher::Any).expect(0)).await;
+    let no_delete = create(server.mock("DELETE", mockito::Matcher::Any).expect(0)).await;
+    let c = client(&server.url(), Duration::from_secs(5));
+    for id in [".", ".."] {
+        let err = c.files().delete(id).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "{id}: {err:?}");
+        let err = c.queue().result(id).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "{id}: {err:?}");
+        let err = c.queue().status(id).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "{id}: {err:?}");
+        let err = c.files().get(id).await.unwrap_err();
+        assert_eq!(err.code(), "INVALID_INPUT", "{id}: {err:?}");
+    }
+    assert_mock(&no_get).await;
+    assert_mock(&no_delete).await;
+}
+
 /// The key and the base URL come from the environment together, or neither does.
 pub fn key_and_base_url_come_from_the_environment_together() {
     let emulator = "http://127.0.0.1:9";
@@ -376,7 +398,8 @@ macro_rules! hardening_tests {
             uploads_send_a_length_whenever_it_is_known,
             a_reader_with_a_wrong_length_fails_the_upload,
             a_redirect_is_never_followed_with_the_key,
-            error_texts_say_each_thing_once
+            error_texts_say_each_thing_once,
+            dot_ids_are_refused_before_sending
         );
         $sync_test!(hardening: key_and_base_url_come_from_the_environment_together);
     };
