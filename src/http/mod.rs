@@ -31,7 +31,8 @@
 //! | input URL fetched for an upload | `connect_timeout` | none | `request_timeout` |
 //! | JWKS fetch | the JWKS client's | the verifier's `fetch_timeout` (5 s) | (bounded by the whole) |
 //!
-//! A caller's own HTTP client may add its own, shorter limits; they apply too.
+//! A caller's `reqwest::Client` may add its own, shorter limits; they apply too. A caller's
+//! `ureq::Agent` gets these per request, in place of its own.
 
 use std::io;
 use std::path::Path;

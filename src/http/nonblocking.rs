@@ -92,6 +92,8 @@ impl Transport {
                 }
             }
         };
+        // The stall clock starts once the inputs are open (an input URL's answer included).
+        progress.touch();
         let response = within(&progress, timeouts, builder.send())
             .await
             .map_err(SendError::Transport)?
@@ -149,7 +151,19 @@ impl Transport {
             lens.push(len);
         }
         Ok((
-            futures_util::stream::try_unfold(opened, next_chunk),
+            // Each source read is bounded too: once the server has answered (early, say with
+            // a 413), hyper may go on pulling the body in the background, where no other
+            // timeout watches a stalled input.
+            futures_util::stream::try_unfold(opened, move |queue| async move {
+                tokio::time::timeout(timeouts.idle, next_chunk(queue))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("an input gave nothing for {:?}", timeouts.idle),
+                        ))
+                    })
+            }),
             super::total_len(lens),
         ))
     }

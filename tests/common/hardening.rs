@@ -65,6 +65,32 @@ pub async fn a_stalled_download_through_a_callers_client_ends_too() {
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
+/// A server that answers an upload at once (a 413 before the body) while the input URL stalls:
+/// the input's connection is closed within the idle bound, not left open in the background.
+#[maybe_async]
+pub async fn an_early_answer_leaves_no_stalled_input_behind() {
+    let head = b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\nabc";
+    let input = RawServer::start(Behaviour::StallWatched(head.to_vec()));
+    let early = b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n";
+    let api = RawServer::start(Behaviour::AnswerEarly(early.to_vec()));
+    let c = client(&api.url, Duration::from_secs(1));
+    let started = Instant::now();
+    let url = format!("{}/in.bin", input.url);
+    let result = c.files().upload(FileInput::url(&url).unwrap(), None).await;
+    assert!(result.is_err(), "{result:?}");
+    let mut closed = input.closed();
+    while closed.is_empty() && started.elapsed() < Duration::from_secs(6) {
+        std::thread::sleep(Duration::from_millis(50));
+        closed = input.closed();
+    }
+    let after = closed.first().map(|t| t.duration_since(started));
+    eprintln!("early answer: {result:?}; input closed after {after:?}");
+    assert!(
+        after.is_some_and(|t| t < Duration::from_secs(4)),
+        "{after:?}"
+    );
+}
+
 /// A streamed answer whose head never comes (an image edit) also ends at the idle bound.
 #[maybe_async]
 pub async fn a_stalled_image_edit_ends_at_the_request_timeout() {
@@ -392,6 +418,7 @@ macro_rules! hardening_tests {
         $async_test!(hardening:
             a_stalled_download_ends_at_the_request_timeout,
             a_stalled_download_through_a_callers_client_ends_too,
+            an_early_answer_leaves_no_stalled_input_behind,
             a_stalled_image_edit_ends_at_the_request_timeout,
             a_slow_answer_within_the_request_timeout_succeeds,
             a_signed_input_url_never_shows_in_errors,

@@ -20,6 +20,12 @@ pub enum Behaviour {
     /// Reads the request, writes these raw bytes (a head and the start of a body), then
     /// stalls for this long with the connection open.
     Stall(Vec<u8>, Duration),
+    /// Like `Stall`, but watches for the client to close the connection (up to 20 s) and
+    /// records when it did ([`RawServer::closed`]).
+    StallWatched(Vec<u8>),
+    /// Reads the request head only, answers with these raw bytes at once (before the body),
+    /// then drains what comes for up to 10 s.
+    AnswerEarly(Vec<u8>),
 }
 
 /// A running raw server; it stops accepting when dropped (the listener thread ends after
@@ -27,6 +33,7 @@ pub enum Behaviour {
 pub struct RawServer {
     pub url: String,
     hits: Arc<AtomicUsize>,
+    closed: Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
 }
 
 impl RawServer {
@@ -35,16 +42,28 @@ impl RawServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
+        let closed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let closings = closed.clone();
         thread::spawn(move || {
             // Bounded: at most 16 connections, then the thread ends.
             for stream in listener.incoming().take(16) {
                 let Ok(stream) = stream else { break };
                 counter.fetch_add(1, Ordering::SeqCst);
                 let behaviour = behaviour.clone();
-                thread::spawn(move || serve(stream, behaviour));
+                let closings = closings.clone();
+                thread::spawn(move || {
+                    if serve(stream, behaviour) {
+                        closings.lock().unwrap().push(std::time::Instant::now());
+                    }
+                });
             }
         });
-        RawServer { url, hits }
+        RawServer { url, hits, closed }
+    }
+
+    /// When clients closed `StallWatched` connections.
+    pub fn closed(&self) -> Vec<std::time::Instant> {
+        self.closed.lock().unwrap().clone()
     }
 
     /// How many connections were accepted.
@@ -53,7 +72,17 @@ impl RawServer {
     }
 }
 
-fn serve(mut stream: TcpStream, behaviour: Behaviour) {
+/// Serves one connection; `true` when a watched client closed it.
+fn serve(mut stream: TcpStream, behaviour: Behaviour) -> bool {
+    if let Behaviour::AnswerEarly(bytes) = &behaviour {
+        read_head(&mut stream);
+        let _ = stream.write_all(bytes);
+        let _ = stream.flush();
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut sink = [0u8; 65536];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+        return false;
+    }
     read_request(&mut stream);
     match behaviour {
         Behaviour::Hang(d) => thread::sleep(d),
@@ -66,6 +95,38 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) {
             let _ = stream.write_all(&bytes);
             let _ = stream.flush();
             thread::sleep(d);
+        }
+        Behaviour::StallWatched(bytes) => {
+            let _ = stream.write_all(&bytes);
+            let _ = stream.flush();
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+            let started = std::time::Instant::now();
+            let mut buf = [0u8; 64];
+            while started.elapsed() < Duration::from_secs(20) {
+                match stream.read(&mut buf) {
+                    Ok(0) => return true,
+                    Ok(_) => {}
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => return true,
+                }
+            }
+        }
+        Behaviour::AnswerEarly(_) => {}
+    }
+    false
+}
+
+/// Reads up to the end of the request head.
+fn read_head(stream: &mut TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while find(&buf, b"\r\n\r\n").is_none() {
+        match stream.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => return,
         }
     }
 }
