@@ -217,6 +217,16 @@ impl Error {
         }
     }
 
+    /// A decode error of an answer that may carry credentials (a client key, a JWT, a LiveKit
+    /// token): its body is not kept.
+    pub(crate) fn decode_withheld(operation: Operation, message: impl Into<String>) -> Self {
+        Error::Decode {
+            operation,
+            message: message.into(),
+            body_snippet: "(withheld: the answer may carry credentials)".to_owned(),
+        }
+    }
+
     pub(crate) fn decode(operation: Operation, message: impl Into<String>, body: &[u8]) -> Self {
         Error::Decode {
             operation,

@@ -1495,6 +1495,22 @@ fn verbosity_flags_show_or_hide_what_the_sdk_logs() {
         "never the key: {stderr}"
     );
     assert!(!stderr.contains(emu.api_key()), "never the key");
+    // Nor a signed input URL's query (ureq logs whole URLs at trace level).
+    let signed = format!("{}/in.png?X-Amz-Signature=SECRETSIG", emu.base_url());
+    let args = [
+        "-vvv",
+        "image",
+        "lucy-image-2",
+        "-p",
+        "x",
+        "-i",
+        &signed,
+        "-o",
+        &out,
+    ];
+    let run = decart(&emu, &args);
+    assert!(!run.stderr.contains("SECRETSIG"), "{}", run.stderr);
+    assert!(!run.stdout.contains("SECRETSIG"), "{}", run.stdout);
     decart(&emu, &["-q", "-v", "models"]).usage_error();
 }
 

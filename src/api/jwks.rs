@@ -175,8 +175,10 @@ impl JwksVerifier {
             .get(&self.inner.url, self.inner.timeout, MAX_JWKS_BYTES)
             .await;
         let outcome = match result {
+            // The whole chain: this error keeps no source, so the reason (refused, DNS, …)
+            // must be in its text.
             Err(e) => Err(VerifyError::jwks_unreachable(
-                format!("GET {}: {e}", self.inner.url),
+                format!("GET {}: {}", self.inner.url, crate::error::Report::new(&e)),
                 true,
             )),
             Ok((status, _, _)) if !(200..300).contains(&status) => {

@@ -309,16 +309,16 @@ impl ClientToken {
             } else {
                 format!("the body is not the expected JSON ({e})")
             };
-            Error::decode(op, what, body)
+            Error::decode_withheld(op, what)
         })?;
         let api_key = wire
             .api_key
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| Error::decode(op, "the answer has no apiKey", body))?;
+            .ok_or_else(|| Error::decode_withheld(op, "the answer has no apiKey"))?;
         let expires_at = wire
             .expires_at
             .filter(|e| !e.is_empty())
-            .ok_or_else(|| Error::decode(op, "the answer has no expiresAt", body))?;
+            .ok_or_else(|| Error::decode_withheld(op, "the answer has no expiresAt"))?;
         Ok(ClientToken {
             api_key: Secret::new(api_key),
             token: wire.token.filter(|t| !t.is_empty()).map(Secret::new),

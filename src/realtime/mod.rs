@@ -127,10 +127,10 @@ impl SubscribeInfo {
         }
         let op = crate::Operation::RealtimeWatch;
         let wire: Wire = serde_json::from_slice(body).map_err(|e| {
-            crate::Error::decode(op, format!("the body is not the expected JSON ({e})"), body)
+            crate::Error::decode_withheld(op, format!("the body is not the expected JSON ({e})"))
         })?;
         let missing =
-            |field: &str| crate::Error::decode(op, format!("the answer has no {field}"), body);
+            |field: &str| crate::Error::decode_withheld(op, format!("the answer has no {field}"));
         let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
         Ok(SubscribeInfo {
             livekit_url: nonempty(wire.livekit_url).ok_or_else(|| missing("livekit_url"))?,

@@ -388,6 +388,36 @@ pub async fn dot_ids_are_refused_before_sending() {
     assert_mock(&no_delete).await;
 }
 
+/// A broken token answer still carries a client key: the decode error keeps no part of it.
+#[maybe_async]
+pub async fn a_broken_token_answer_keeps_no_credentials() {
+    let mut server = server().await;
+    let _half = create(
+        server
+            .mock("POST", "/v1/client/tokens")
+            .with_status(200)
+            .with_body(r#"{"apiKey":"ek_SECRETKEY123","token":"eyJSECRETJWT"}"#),
+    )
+    .await;
+    let c = client(&server.url(), Duration::from_secs(5));
+    let err = c
+        .tokens()
+        .create(&decart::CreateTokenOptions::new())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Decode { body_snippet, .. } => assert!(!body_snippet.contains("SECRET")),
+        other => panic!("{other:?}"),
+    }
+    for shown in [
+        err.to_string(),
+        format!("{err:?}"),
+        err.report().to_string(),
+    ] {
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+}
+
 /// The key and the base URL come from the environment together, or neither does.
 pub fn key_and_base_url_come_from_the_environment_together() {
     let emulator = "http://127.0.0.1:9";
@@ -426,7 +456,8 @@ macro_rules! hardening_tests {
             a_reader_with_a_wrong_length_fails_the_upload,
             a_redirect_is_never_followed_with_the_key,
             error_texts_say_each_thing_once,
-            dot_ids_are_refused_before_sending
+            dot_ids_are_refused_before_sending,
+            a_broken_token_answer_keeps_no_credentials
         );
         $sync_test!(hardening: key_and_base_url_come_from_the_environment_together);
     };

@@ -47,8 +47,9 @@ impl Log for Stderr {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         let target = metadata.target();
         // At trace level ureq's protocol crate dumps the raw request bytes, the API key among
-        // them (its header log redacts the key; the byte dump cannot). Never shown.
-        if metadata.level() == Level::Trace && target.starts_with("ureq_proto") {
+        // them (its header log redacts the key; the byte dump cannot), and ureq logs whole
+        // URLs, a signed input URL's query among them. Never shown.
+        if metadata.level() == Level::Trace && target.starts_with("ureq") {
             return false;
         }
         let sdk = target == "decart" || target.starts_with("decart::");
