@@ -212,12 +212,16 @@ fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, Realtime
     let control = tcp
         .try_clone()
         .map_err(|e| connect_error(format!("socket: {e}")))?;
-    // The handshake's reads and writes are bounded by what is left of the connect timeout.
-    let bound = left(deadline)?;
-    control
-        .set_read_timeout(bound)
-        .and_then(|()| control.set_write_timeout(bound))
-        .map_err(|e| connect_error(format!("socket: {e}")))?;
+    // The handshake's reads and writes are bounded by what is left of the connect timeout:
+    // re-armed before every read, so a server that drips its answer cannot stretch it.
+    let rearm = || {
+        let bound = left(deadline)?;
+        control
+            .set_read_timeout(bound)
+            .and_then(|()| control.set_write_timeout(bound))
+            .map_err(|e| connect_error(format!("socket: {e}")))
+    };
+    rearm()?;
     // The upgrade request is written here, not by tungstenite, whose client logs the whole
     // request (and so the key in the query) at trace level.
     let request = UpgradeRequest {
@@ -232,7 +236,7 @@ fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, Realtime
         #[cfg(feature = "rustls")]
         {
             let stream = tls_stream(&host, tcp)?;
-            let ws = handshake(&request, stream)?;
+            let ws = handshake(&request, stream, &rearm)?;
             return Ok(Connected::Tls(Box::new(ws), control));
         }
         #[cfg(not(feature = "rustls"))]
@@ -243,7 +247,7 @@ fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, Realtime
             ));
         }
     }
-    let ws = handshake(&request, tcp)?;
+    let ws = handshake(&request, tcp, &rearm)?;
     Ok(Connected::Plain(Box::new(ws), control))
 }
 
@@ -306,9 +310,11 @@ fn io_error(e: &io::Error) -> RealtimeError {
 }
 
 /// The WebSocket upgrade (RFC 6455 section 4), then tungstenite on the open stream.
+/// `rearm` bounds the next read by what is left of the connect timeout (an error once none is).
 fn handshake<S: Read + Write>(
     request: &UpgradeRequest,
     mut stream: S,
+    rearm: &dyn Fn() -> Result<(), RealtimeError>,
 ) -> Result<WebSocket<S>, RealtimeError> {
     let key = tungstenite::handshake::client::generate_key();
     let head = format!(
@@ -332,6 +338,7 @@ fn handshake<S: Read + Write>(
             ));
         }
         let mut chunk = [0u8; 2048];
+        rearm()?;
         match stream.read(&mut chunk) {
             Ok(0) => {
                 return Err(RealtimeError::new(
@@ -371,7 +378,7 @@ fn handshake<S: Read + Write>(
             .min(MAX_REFUSAL_BODY);
         let reason = answer.reason.unwrap_or_default().to_owned();
         let mut body = buf[head_len..].to_vec();
-        while body.len() < length {
+        while body.len() < length && rearm().is_ok() {
             let mut chunk = [0u8; 1024];
             match stream.read(&mut chunk) {
                 Ok(n) if n > 0 => body.extend_from_slice(&chunk[..n]),
@@ -490,7 +497,7 @@ fn serve<S: Read + Write, D: Deliver>(
             Ok(Message::Close(frame)) => {
                 // tungstenite answers the close; the next read ends the connection.
                 let _ = ws.flush();
-                break closed(describe_close(frame.as_ref()));
+                break closed(scrub(&describe_close(frame.as_ref()), &dial.secret));
             }
             // Binary frames are not part of the protocol; pings are answered by tungstenite.
             Ok(_) => {}

@@ -607,6 +607,41 @@ pub async fn connect_timeout_and_refused_connections_are_typed() {
     let e = realtime_error(c.realtime().connect(&model(), fast()).await);
     assert_eq!(e.kind(), RealtimeErrorKind::Connect);
     assert!(!e.to_string().contains("api_key=k"), "{e}");
+    // A server that drips its upgrade answer a byte at a time: the whole upgrade is bounded
+    // by the connect timeout, so the session's thread lets go of the connection then too.
+    let drip = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let drip_addr = drip.local_addr().unwrap();
+    let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let Ok((mut conn, _)) = drip.accept() else {
+            return;
+        };
+        let started = Instant::now();
+        let answer = b"HTTP/1.1 101 Switching Protocols\r\nX-Pad: "
+            .iter()
+            .chain([b'a'; 4096].iter());
+        for byte in answer {
+            if conn.write_all(&[*byte]).is_err() || started.elapsed() > Duration::from_secs(10) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = closed_tx.send(started.elapsed());
+    });
+    let c = Client::builder()
+        .api_key("k")
+        .base_url(format!("http://{drip_addr}"))
+        .build()
+        .unwrap();
+    let e = realtime_error(
+        c.realtime()
+            .connect(&model(), fast().connect_timeout(Duration::from_millis(500)))
+            .await,
+    );
+    assert_eq!(e.kind(), RealtimeErrorKind::ConnectTimeout, "{e}");
+    let let_go = closed_rx.recv_timeout(Duration::from_secs(12)).unwrap();
+    assert!(let_go < Duration::from_secs(4), "{let_go:?}");
     // TLS to a plain-HTTP server: a connect error, not a hang.
     #[cfg(feature = "rustls")]
     {
