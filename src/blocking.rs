@@ -22,11 +22,16 @@ use maybe_async::must_be_sync as maybe_async;
 
 use crate::http::blocking as transport;
 
-/// Picks this flavour's text of a doc example written for both (the files of `src/api` are
-/// compiled once per flavour, their doc comments too).
-macro_rules! flavoured {
-    ($blocking:expr, $async:expr $(,)?) => {
-        $blocking
+/// This flavour's doc example of a call, from the two bodies written for both (the files of
+/// `src/api` are compiled once per flavour, their doc comments too): the body runs with a
+/// `client` from the environment.
+macro_rules! example {
+    ($blocking:literal, $async:literal $(,)?) => {
+        concat!(
+            "```no_run\n# fn main() -> Result<(), decart::Error> {\nlet client = decart::blocking::Client::from_env()?;\n",
+            $blocking,
+            "\n# Ok(())\n# }\n```"
+        )
     };
 }
 

@@ -20,11 +20,16 @@ use maybe_async::must_be_async as maybe_async;
 
 use crate::http::nonblocking as transport;
 
-/// Picks this flavour's text of a doc example written for both (the files of `src/api` are
-/// compiled once per flavour, their doc comments too).
-macro_rules! flavoured {
-    ($blocking:expr, $async:expr $(,)?) => {
-        $async
+/// This flavour's doc example of a call, from the two bodies written for both (the files of
+/// `src/api` are compiled once per flavour, their doc comments too): the body runs with a
+/// `client` from the environment.
+macro_rules! example {
+    ($blocking:literal, $async:literal $(,)?) => {
+        concat!(
+            "```no_run\n# async fn run() -> Result<(), decart::Error> {\nlet client = decart::nonblocking::Client::from_env()?;\n",
+            $async,
+            "\n# Ok(())\n# }\n```"
+        )
     };
 }
 

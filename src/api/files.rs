@@ -32,25 +32,13 @@ impl<'a> Files<'a> {
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-use decart::FileTtl;
+    #[doc = example!(
+        r#"use decart::FileTtl;
 let file = client.files().upload(std::path::Path::new("photo.png"), Some(FileTtl::Seconds(3600)))?;
-println!("{} ({} bytes)", file.id, file.size_bytes);
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-use decart::FileTtl;
+println!("{} ({} bytes)", file.id, file.size_bytes);"#,
+        r#"use decart::FileTtl;
 let file = client.files().upload(std::path::Path::new("photo.png"), Some(FileTtl::Seconds(3600))).await?;
-println!("{} ({} bytes)", file.id, file.size_bytes);
-# Ok(())
-# }
-```"#
+println!("{} ({} bytes)", file.id, file.size_bytes);"#
     )]
     #[maybe_async]
     pub async fn upload(
@@ -84,21 +72,9 @@ println!("{} ({} bytes)", file.id, file.size_bytes);
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-let file = client.files().get("file_123")?;
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-let file = client.files().get("file_123").await?;
-# Ok(())
-# }
-```"#
+    #[doc = example!(
+        r#"let file = client.files().get("file_123")?;"#,
+        r#"let file = client.files().get("file_123").await?;"#
     )]
     #[maybe_async]
     pub async fn get(self, file_id: &str) -> Result<FileRef, Error> {
@@ -116,21 +92,9 @@ let file = client.files().get("file_123").await?;
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-client.files().delete("file_123")?;
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-client.files().delete("file_123").await?;
-# Ok(())
-# }
-```"#
+    #[doc = example!(
+        r#"client.files().delete("file_123")?;"#,
+        r#"client.files().delete("file_123").await?;"#
     )]
     #[maybe_async]
     pub async fn delete(self, file_id: &str) -> Result<(), Error> {

@@ -93,27 +93,15 @@ impl<'a> Process<'a> {
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-use decart::{ImageEditInput, models};
+    #[doc = example!(
+        r#"use decart::{ImageEditInput, models};
 let model = models::image("lucy-image-2")?;
 let input = ImageEditInput::new("make it a watercolor", std::path::Path::new("in.png"));
-let bytes = client.process().image_to_path(&model, input, "out.png")?;
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-use decart::{ImageEditInput, models};
+let bytes = client.process().image_to_path(&model, input, "out.png")?;"#,
+        r#"use decart::{ImageEditInput, models};
 let model = models::image("lucy-image-2")?;
 let input = ImageEditInput::new("make it a watercolor", std::path::Path::new("in.png"));
-let bytes = client.process().image_to_path(&model, input, "out.png").await?;
-# Ok(())
-# }
-```"#
+let bytes = client.process().image_to_path(&model, input, "out.png").await?;"#
     )]
     #[maybe_async]
     pub async fn image_to_path(

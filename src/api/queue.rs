@@ -39,29 +39,17 @@ impl<'a> Queue<'a> {
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-use decart::{VideoEditInput, models};
+    #[doc = example!(
+        r#"use decart::{VideoEditInput, models};
 let model = models::video("lucy-2.1")?;
 let input = VideoEditInput::new("make it snow", std::path::Path::new("in.mp4"));
 let job = client.queue().submit(&model, input)?;
-println!("submitted {}", job.job_id);
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-use decart::{VideoEditInput, models};
+println!("submitted {}", job.job_id);"#,
+        r#"use decart::{VideoEditInput, models};
 let model = models::video("lucy-2.1")?;
 let input = VideoEditInput::new("make it snow", std::path::Path::new("in.mp4"));
 let job = client.queue().submit(&model, input).await?;
-println!("submitted {}", job.job_id);
-# Ok(())
-# }
-```"#
+println!("submitted {}", job.job_id);"#
     )]
     #[maybe_async]
     pub async fn submit(self, model: &Model, input: impl Into<Input>) -> Result<JobStatus, Error> {
@@ -103,23 +91,11 @@ println!("submitted {}", job.job_id);
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-let job = client.queue().status("job_123")?;
-println!("{} is {}", job.job_id, job.state);
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-let job = client.queue().status("job_123").await?;
-println!("{} is {}", job.job_id, job.state);
-# Ok(())
-# }
-```"#
+    #[doc = example!(
+        r#"let job = client.queue().status("job_123")?;
+println!("{} is {}", job.job_id, job.state);"#,
+        r#"let job = client.queue().status("job_123").await?;
+println!("{} is {}", job.job_id, job.state);"#
     )]
     #[maybe_async]
     pub async fn status(self, job_id: &str) -> Result<JobStatus, Error> {
@@ -184,21 +160,9 @@ println!("{} is {}", job.job_id, job.state);
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-let bytes = client.queue().result_to_path("job_123", "out.mp4")?;
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-let bytes = client.queue().result_to_path("job_123", "out.mp4").await?;
-# Ok(())
-# }
-```"#
+    #[doc = example!(
+        r#"let bytes = client.queue().result_to_path("job_123", "out.mp4")?;"#,
+        r#"let bytes = client.queue().result_to_path("job_123", "out.mp4").await?;"#
     )]
     #[maybe_async]
     pub async fn result_to_path(self, job_id: &str, path: impl AsRef<Path>) -> Result<u64, Error> {
@@ -218,29 +182,17 @@ let bytes = client.queue().result_to_path("job_123", "out.mp4").await?;
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-use std::time::Duration;
+    #[doc = example!(
+        r#"use std::time::Duration;
 use decart::WaitOptions;
 let options = WaitOptions::new().deadline(Some(Duration::from_secs(600)));
 let done = client.queue().wait("job_123", options)?;
-client.queue().result_to_path(&done.job_id, "out.mp4")?;
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-use std::time::Duration;
+client.queue().result_to_path(&done.job_id, "out.mp4")?;"#,
+        r#"use std::time::Duration;
 use decart::WaitOptions;
 let options = WaitOptions::new().deadline(Some(Duration::from_secs(600)));
 let done = client.queue().wait("job_123", options).await?;
-client.queue().result_to_path(&done.job_id, "out.mp4").await?;
-# Ok(())
-# }
-```"#
+client.queue().result_to_path(&done.job_id, "out.mp4").await?;"#
     )]
     #[maybe_async]
     pub async fn wait(self, job_id: &str, options: WaitOptions) -> Result<CompletedJob, Error> {
@@ -257,29 +209,17 @@ client.queue().result_to_path(&done.job_id, "out.mp4").await?;
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-use decart::{VideoEditInput, WaitOptions, models};
+    #[doc = example!(
+        r#"use decart::{VideoEditInput, WaitOptions, models};
 let model = models::video("lucy-2.1")?;
 let input = VideoEditInput::new("make it snow", std::path::Path::new("in.mp4"));
 let options = WaitOptions::new().on_status(|s| eprintln!("{}: {}", s.job_id, s.state));
-let done = client.queue().submit_and_wait(&model, input, options)?;
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-use decart::{VideoEditInput, WaitOptions, models};
+let done = client.queue().submit_and_wait(&model, input, options)?;"#,
+        r#"use decart::{VideoEditInput, WaitOptions, models};
 let model = models::video("lucy-2.1")?;
 let input = VideoEditInput::new("make it snow", std::path::Path::new("in.mp4"));
 let options = WaitOptions::new().on_status(|s| eprintln!("{}: {}", s.job_id, s.state));
-let done = client.queue().submit_and_wait(&model, input, options).await?;
-# Ok(())
-# }
-```"#
+let done = client.queue().submit_and_wait(&model, input, options).await?;"#
     )]
     #[maybe_async]
     pub async fn submit_and_wait(

@@ -35,29 +35,17 @@ impl<'a> Tokens<'a> {
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-use decart::CreateTokenOptions;
+    #[doc = example!(
+        r#"use decart::CreateTokenOptions;
 let options = CreateTokenOptions::new().expires_in(600).allowed_models(["lucy-2.1"]);
 let token = client.tokens().create(&options)?;
 // Hand the key (and the JWT) to the browser; `Debug` and `Display` redact them.
-let for_the_browser = token.api_key.expose();
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-use decart::CreateTokenOptions;
+let for_the_browser = token.api_key.expose();"#,
+        r#"use decart::CreateTokenOptions;
 let options = CreateTokenOptions::new().expires_in(600).allowed_models(["lucy-2.1"]);
 let token = client.tokens().create(&options).await?;
 // Hand the key (and the JWT) to the browser; `Debug` and `Display` redact them.
-let for_the_browser = token.api_key.expose();
-# Ok(())
-# }
-```"#
+let for_the_browser = token.api_key.expose();"#
     )]
     #[maybe_async]
     pub async fn create(self, options: &CreateTokenOptions) -> Result<ClientToken, Error> {
@@ -87,25 +75,13 @@ let for_the_browser = token.api_key.expose();
     ///
     /// # Examples
     ///
-    #[doc = flavoured!(
-        r#"```no_run
-# fn main() -> Result<(), decart::Error> {
-let client = decart::blocking::Client::from_env()?;
-# let bearer = "";
+    #[doc = example!(
+        r#"# let bearer = "";
 let claims = client.tokens().verify(bearer)?;
-if !claims.allows_model("lucy-2.1") { /* refuse */ }
-# Ok(())
-# }
-```"#,
-        r#"```no_run
-# async fn run() -> Result<(), decart::Error> {
-let client = decart::nonblocking::Client::from_env()?;
-# let bearer = "";
+if !claims.allows_model("lucy-2.1") { /* refuse */ }"#,
+        r#"# let bearer = "";
 let claims = client.tokens().verify(bearer).await?;
-if !claims.allows_model("lucy-2.1") { /* refuse */ }
-# Ok(())
-# }
-```"#
+if !claims.allows_model("lucy-2.1") { /* refuse */ }"#
     )]
     #[maybe_async]
     pub async fn verify(self, token: &str) -> Result<crate::jwt::VerifiedClientToken, Error> {
