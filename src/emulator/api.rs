@@ -243,17 +243,7 @@ impl Handler for State {
             method: head.method.clone(),
             path: head.path.clone(),
             query: head.query.clone(),
-            headers: head
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    if REDACTED_HEADERS.contains(&n.as_str()) {
-                        (n.clone(), "<redacted>".to_owned())
-                    } else {
-                        (n.clone(), v.clone())
-                    }
-                })
-                .collect(),
+            headers: logged_headers(&head.headers),
             credential: api_key.map(|k| self.credential(k)),
             content_type: head.header("content-type").map(str::to_owned),
             body_size: 0,
@@ -323,17 +313,7 @@ impl State {
                 .query
                 .as_ref()
                 .map(|_| realtime::redacted_query(&query)),
-            headers: head
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    if REDACTED_HEADERS.contains(&n.as_str()) {
-                        (n.clone(), "<redacted>".to_owned())
-                    } else {
-                        (n.clone(), v.clone())
-                    }
-                })
-                .collect(),
+            headers: logged_headers(&head.headers),
             credential,
             content_type: head.header("content-type").map(str::to_owned),
             body_size: 0,
@@ -887,4 +867,19 @@ fn parse_bool(v: &str) -> Option<bool> {
         "false" | "0" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// Request headers as the log keeps them: credentials redacted.
+fn logged_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            let value = if REDACTED_HEADERS.contains(&n.as_str()) {
+                "<redacted>".to_owned()
+            } else {
+                v.clone()
+            };
+            (n.clone(), value)
+        })
+        .collect()
 }
