@@ -173,3 +173,28 @@ async fn resource_handles_can_be_joined() {
 
 #[cfg(all(feature = "realtime", feature = "emulator"))]
 realtime_tests!(async_tests);
+
+/// Async only, by nature: a download to a path whose future is dropped mid-way (a caller's
+/// timeout) leaves no partial file behind.
+#[tokio::test]
+async fn a_dropped_download_leaves_no_partial_file() {
+    use common::raw::{Behaviour, RawServer};
+    let head = b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\nabc";
+    let raw = RawServer::start(Behaviour::Stall(
+        head.to_vec(),
+        std::time::Duration::from_secs(10),
+    ));
+    let dir = std::env::temp_dir().join(format!("decart-dropped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = Client::builder()
+        .api_key(common::KEY)
+        .base_url(&raw.url)
+        .build()
+        .unwrap();
+    let download = c.queue().result_to_path("job_1", dir.join("out.mp4"));
+    let cut = tokio::time::timeout(std::time::Duration::from_millis(300), download).await;
+    assert!(cut.is_err(), "the download was expected to be cut: {cut:?}");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -418,20 +418,15 @@ impl Response {
     /// Streams the body into a file: written next to it under a temporary name, then renamed,
     /// so a failed download never leaves a partial file at `path`.
     pub(crate) fn copy_to_path(self, operation: Operation, path: &Path) -> Result<u64, Error> {
-        let temp = super::temp_path(path);
-        let result = (|| {
-            let mut file =
-                std::fs::File::create(&temp).map_err(|e| output_io(operation, Some(path), e))?;
-            let written = self.copy_to(operation, &mut io::BufWriter::new(&mut file))?;
-            file.sync_all()
-                .map_err(|e| output_io(operation, Some(path), e))?;
-            std::fs::rename(&temp, path).map_err(|e| output_io(operation, Some(path), e))?;
-            Ok(written)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        result
+        let temp = super::PartFile::next_to(path);
+        let mut file =
+            std::fs::File::create(temp.path()).map_err(|e| output_io(operation, Some(path), e))?;
+        let written = self.copy_to(operation, &mut io::BufWriter::new(&mut file))?;
+        file.sync_all()
+            .map_err(|e| output_io(operation, Some(path), e))?;
+        std::fs::rename(temp.path(), path).map_err(|e| output_io(operation, Some(path), e))?;
+        temp.renamed();
+        Ok(written)
     }
 }
 

@@ -12,7 +12,7 @@
 //! | `Transport::new(&Config, Option<HttpClient>)` | the client's transport; refuses a caller's client that would follow redirects |
 //! | `Transport::send(Request) -> Result<Response, SendError>` | one attempt: adds the key, the `User-Agent`, `Accept`, the body's `Content-Type` and, when the whole length is known, `Content-Length`; opens the body's sources first (an unreadable input is `SendError::Input`, nothing sent); enforces [`Timeouts`]; refuses an answer from another URL ([`redirected`]) |
 //! | `Transport::http_client()` | the client, for the JWKS fetcher |
-//! | `Response::{status, header, read_limited, copy_to, copy_to_path}` | the answer; its body is read under the attempt's idle timeout; `copy_to_path` writes a temporary file ([`temp_path`]) and renames it |
+//! | `Response::{status, header, read_limited, copy_to, copy_to_path}` | the answer; its body is read under the attempt's idle timeout; `copy_to_path` writes a temporary file ([`PartFile`], removed unless renamed into place) |
 //! | `PublicClient::get(url, timeout, limit)` | a GET without the key (the JWKS): total timeout, no redirects, a size cap |
 //! | `FetchLock` | serialises JWKS fetches (std or tokio mutex) |
 //! | `sleep`, `sleep_or_cancel`, `Sink` | waiting between attempts and polls; where results stream to |
@@ -346,13 +346,42 @@ pub(crate) fn input_status(status: u16, body: &[u8]) -> Error {
     ))
 }
 
-/// A temporary name next to `path` for a download in progress.
-pub(crate) fn temp_path(path: &Path) -> std::path::PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "download".into());
-    path.with_file_name(format!(".{name}.{}.part", fastrand::u64(..)))
+/// The temporary file of a download to `path`, next to it: removed when dropped unless it was
+/// renamed into place, so a failed download, or an async one whose future is dropped, leaves
+/// no partial file behind.
+pub(crate) struct PartFile {
+    path: std::path::PathBuf,
+    renamed: bool,
+}
+
+impl PartFile {
+    pub(crate) fn next_to(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "download".into());
+        PartFile {
+            path: path.with_file_name(format!(".{name}.{}.part", fastrand::u64(..))),
+            renamed: false,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file now stands at its final name: nothing to remove.
+    pub(crate) fn renamed(mut self) {
+        self.renamed = true;
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The length of a whole body, when every part's length is known.

@@ -496,25 +496,19 @@ impl Response {
         operation: Operation,
         path: &Path,
     ) -> Result<u64, Error> {
-        let temp = super::temp_path(path);
-        let result = async {
-            let mut file = tokio::fs::File::create(&temp)
-                .await
-                .map_err(|e| output_io(operation, Some(path), e))?;
-            let written = self.copy_to(operation, &mut file).await?;
-            file.sync_all()
-                .await
-                .map_err(|e| output_io(operation, Some(path), e))?;
-            tokio::fs::rename(&temp, path)
-                .await
-                .map_err(|e| output_io(operation, Some(path), e))?;
-            Ok(written)
-        }
-        .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&temp).await;
-        }
-        result
+        let temp = super::PartFile::next_to(path);
+        let mut file = tokio::fs::File::create(temp.path())
+            .await
+            .map_err(|e| output_io(operation, Some(path), e))?;
+        let written = self.copy_to(operation, &mut file).await?;
+        file.sync_all()
+            .await
+            .map_err(|e| output_io(operation, Some(path), e))?;
+        tokio::fs::rename(temp.path(), path)
+            .await
+            .map_err(|e| output_io(operation, Some(path), e))?;
+        temp.renamed();
+        Ok(written)
     }
 }
 
