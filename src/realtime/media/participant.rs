@@ -170,7 +170,9 @@ pub(crate) fn signal_url(livekit_url: &str, token: &str, redact: bool) -> Result
         .append_pair("sdk", "rust")
         .append_pair("version", env!("CARGO_PKG_VERSION"))
         .append_pair("protocol", &signal::PROTOCOL_VERSION.to_string());
-    Ok(url.into())
+    let url: String = url.into();
+    // Shown as the control URL's key is: `<redacted>`, not percent-encoded.
+    Ok(url.replacen("access_token=%3Credacted%3E", "access_token=<redacted>", 1))
 }
 
 fn run<D: Deliver>(
@@ -184,6 +186,7 @@ fn run<D: Deliver>(
     let connect_error = |m: String| media_error(RealtimeErrorKind::Connect, m);
     let url = signal_url(&dial.url, &dial.token, false).map_err(connect_error)?;
     let redacted = signal_url(&dial.url, &dial.token, true).map_err(connect_error)?;
+    log::debug!("realtime: joining the LiveKit room at {redacted}");
     let parsed = url::Url::parse(&url).map_err(|e| connect_error(e.to_string()))?;
     let host = parsed.host_str().unwrap_or_default().to_owned();
     let port = parsed.port_or_known_default().unwrap_or(443);
@@ -783,7 +786,7 @@ mod tests {
         assert!(u.starts_with("wss://lk.example/rtc?access_token=t0k&auto_subscribe=1"));
         assert!(u.ends_with(&format!("protocol={}", signal::PROTOCOL_VERSION)));
         let r = signal_url("https://lk.example/base", "t0k", true).unwrap();
-        assert!(r.starts_with("wss://lk.example/base/rtc?access_token=%3Credacted%3E"));
+        assert!(r.starts_with("wss://lk.example/base/rtc?access_token=<redacted>&"));
         assert!(!r.contains("t0k"));
         for bad in ["nope", "ftp://x", "ws://"] {
             assert!(signal_url(bad, "t", false).is_err(), "{bad}");
