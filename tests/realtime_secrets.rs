@@ -6,9 +6,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use decart::emulator::{
-    AckAnswer, AfterTicks, Emulator, JoinAnswer, MediaAnswer, RealtimeScript,
-};
+use decart::emulator::{AckAnswer, AfterTicks, Emulator, JoinAnswer, MediaAnswer, RealtimeScript};
 use decart::realtime::{RealtimeOptions, VideoFrame};
 use decart::{Client, CreateTokenOptions, models};
 
@@ -96,7 +94,8 @@ fn realtime_keys_never_show() {
                 Ok(mut session) => {
                     shown.push(format!("{session:?}"));
                     for n in 0..3 {
-                        let frame = VideoFrame::new(vec![0, 0, 0, 1, 0x65, 0x88, n], Duration::ZERO);
+                        let frame =
+                            VideoFrame::new(vec![0, 0, 0, 1, 0x65, 0x88, n], Duration::ZERO);
                         if let Err(e) = session.send_frame(frame) {
                             shown.push(format!("{e} {e:?}"));
                         }
