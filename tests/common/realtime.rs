@@ -451,6 +451,63 @@ pub async fn dropping_a_session_leaves_the_room() {
 }
 
 #[maybe_async]
+pub async fn a_viewer_sees_what_the_session_gets_back_and_ends_with_it() {
+    let emu = Emulator::start().unwrap();
+    let client = client(&emu);
+    let mut session = client
+        .realtime()
+        .connect(&model(), fast().initial_prompt("shared", false))
+        .await
+        .unwrap();
+    let mut viewer = client
+        .realtime()
+        .subscribe(&session.subscribe_token(), fast())
+        .await
+        .unwrap();
+    assert_eq!(viewer.info().room_name, session.room_info().room_name);
+    assert!(!format!("{viewer:?}").contains("lk_emulator_"));
+    for n in 0..5 {
+        session.send_frame(frame(n)).unwrap();
+    }
+    let own = receive(&mut session, 5).await;
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while seen.len() < 5 && Instant::now() < until {
+        if let Some(f) = viewer.next_frame(Duration::from_millis(50)).await.unwrap() {
+            seen.push(f);
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    for (n, (a, b)) in own.iter().zip(&seen).enumerate() {
+        assert_eq!(a.data(), b.data(), "frame {n}");
+        assert_eq!(a.timestamp(), b.timestamp(), "frame {n}");
+    }
+    assert_eq!(viewer.media_stats().frames_received, 5);
+    let log = last_session_when(&emu, |l| l.viewers_joined == 1);
+    assert_eq!(log.viewers_joined, 1);
+    // The session ends: so does the viewer's room.
+    session.close().await.unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        match viewer.next_frame(Duration::from_millis(100)).await {
+            Err(Error::Realtime(e)) => break e,
+            Ok(None) if Instant::now() < until => {}
+            other => panic!("expected the viewer's end, got {other:?}"),
+        }
+    };
+    assert_eq!(e.kind(), RealtimeErrorKind::Closed, "{e}");
+    assert!(viewer.is_closed());
+    viewer.close().await.unwrap();
+    // A token that is not one is refused before anything is dialled.
+    let e = client
+        .realtime()
+        .subscribe("not a token", fast())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_INPUT");
+}
+
+#[maybe_async]
 pub async fn connect_gives_the_room_and_the_session_id() {
     let emu = Emulator::start().unwrap();
     let session = client(&emu)
@@ -1144,6 +1201,7 @@ macro_rules! realtime_tests {
             frames_without_media_or_bytes_are_refused,
             unread_frames_are_bounded_and_counted,
             dropping_a_session_leaves_the_room,
+            a_viewer_sees_what_the_session_gets_back_and_ends_with_it,
             connect_gives_the_room_and_the_session_id,
             the_url_and_the_pipelined_messages_on_the_wire,
             prompts_and_images_resolve_on_their_acks,

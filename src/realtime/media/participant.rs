@@ -48,8 +48,11 @@ pub(crate) struct MediaDial {
     pub height: u32,
     /// The signal WebSocket's TCP, TLS and upgrade, within this.
     pub connect_timeout: Duration,
-    /// From the start of the thread until the publisher's media path is up.
+    /// From the start of the thread until the media path is up (the publisher's, or for a
+    /// viewer the subscriber's).
     pub media_timeout: Duration,
+    /// Whether to publish a video track (a session) or only receive (a viewer).
+    pub publish: bool,
 }
 
 /// What the session asks of the thread.
@@ -235,6 +238,8 @@ fn run<D: Deliver>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Join,
+    /// A viewer waits for the subscriber's offer.
+    Offer,
     Publish,
     Answer,
     Ice,
@@ -427,6 +432,10 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                 RealtimeErrorKind::Timeout,
                 "the LiveKit server sent no join response",
             ),
+            Stage::Offer => (
+                RealtimeErrorKind::Timeout,
+                "the LiveKit server sent no offer for the subscriber",
+            ),
             Stage::Publish => (
                 RealtimeErrorKind::Timeout,
                 "the LiveKit server did not publish the video track",
@@ -479,6 +488,10 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                     self.last_pong = Instant::now();
                 }
                 self.note_participants(&join.other_participants);
+                if !self.dial.publish {
+                    self.stage = Stage::Offer;
+                    return Ok(());
+                }
                 let source = lk::TrackSource::Camera as i32;
                 self.send(Request::AddTrack(lk::AddTrackRequest {
                     cid: TRACK_CID.to_owned(),
@@ -637,6 +650,9 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                 Target::Subscriber,
             ))?;
         }
+        if !self.dial.publish && self.stage == Stage::Offer {
+            self.stage = Stage::Ice;
+        }
         Ok(())
     }
 
@@ -685,10 +701,17 @@ impl<'a, S: Read + Write> Participant<'a, S> {
         shared: &Shared,
     ) -> Result<(), RealtimeError> {
         match (peer, event) {
-            (0, Event::Connected) => {
+            (p, Event::Connected) if (p == 0) == self.dial.publish => {
                 if self.stage != Stage::Ready {
                     self.stage = Stage::Ready;
-                    log::debug!("realtime: publishing to the LiveKit room");
+                    log::debug!(
+                        "realtime: {} the LiveKit room",
+                        if self.dial.publish {
+                            "publishing to"
+                        } else {
+                            "watching"
+                        }
+                    );
                     if !out.deliver(Inbound::MediaReady) {
                         return Err(media_error(
                             RealtimeErrorKind::Closed,
