@@ -54,7 +54,7 @@ fn main() {
             "{} {} {}",
             wall.as_nanos(),
             cpu.map_or(-1, |c| c.as_nanos() as i128),
-            peak_rss_kib().map_or(-1, i128::from)
+            support::peak_rss_kib().map_or(-1, i128::from)
         );
         return;
     }
@@ -184,45 +184,6 @@ fn spread(values: &[f64]) -> String {
     format!("{:.1} [{min:.1}-{max:.1}]", median(values))
 }
 
-/// CPU time of the whole process so far (user + system, every thread, exited ones included).
-#[cfg(unix)]
-fn process_cpu() -> Option<Duration> {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
-            return None;
-        }
-        usage
-    };
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Some(time(usage.ru_utime) + time(usage.ru_stime))
-}
-
-#[cfg(not(unix))]
-fn process_cpu() -> Option<Duration> {
-    None
-}
-
-/// The process's peak resident set so far, in KiB (Linux reports `ru_maxrss` in KiB).
-#[cfg(target_os = "linux")]
-fn peak_rss_kib() -> Option<i64> {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
-            return None;
-        }
-        usage
-    };
-    Some(usage.ru_maxrss)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn peak_rss_kib() -> Option<i64> {
-    None
-}
-
 /// One kind in one mode, in this process: (wall, CPU) per call.
 fn child(kind: &str, mode: &str, url: &str) -> (Duration, Option<Duration>) {
     let endpoint = format!("{url}/v1/client/tokens");
@@ -347,11 +308,11 @@ fn child(kind: &str, mode: &str, url: &str) -> (Duration, Option<Duration>) {
 
 /// Wall and CPU time of `work`, divided by `calls`.
 fn timed(calls: usize, work: impl FnOnce()) -> (Duration, Option<Duration>) {
-    let cpu = process_cpu();
+    let cpu = support::process_cpu();
     let started = Instant::now();
     work();
     let wall = started.elapsed();
-    let cpu = cpu.zip(process_cpu()).map(|(a, b)| b - a);
+    let cpu = cpu.zip(support::process_cpu()).map(|(a, b)| b - a);
     let n = calls as u32;
     (wall / n, cpu.map(|c| c / n))
 }

@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::thread;
+use std::time::Duration;
 
 /// Starts the server; returns its base URL.
 pub fn serve(body: &'static str) -> String {
@@ -51,4 +52,63 @@ pub fn serve(body: &'static str) -> String {
         }
     });
     url
+}
+
+/// CPU time of the whole process so far (user + system, every thread, exited ones included).
+#[cfg(unix)]
+pub fn process_cpu() -> Option<Duration> {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return None;
+        }
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Some(time(usage.ru_utime) + time(usage.ru_stime))
+}
+
+#[cfg(not(unix))]
+pub fn process_cpu() -> Option<Duration> {
+    None
+}
+
+/// The process's peak resident set so far, in KiB (Linux reports `ru_maxrss` in KiB).
+#[cfg(target_os = "linux")]
+pub fn peak_rss_kib() -> Option<i64> {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return None;
+        }
+        usage
+    };
+    Some(usage.ru_maxrss)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn peak_rss_kib() -> Option<i64> {
+    None
+}
+
+/// CPU time of the calling thread so far (user + system; Linux only).
+#[cfg(target_os = "linux")]
+pub fn thread_cpu() -> Option<Duration> {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        if libc::getrusage(libc::RUSAGE_THREAD, &mut usage) != 0 {
+            return None;
+        }
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Some(time(usage.ru_utime) + time(usage.ru_stime))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn thread_cpu() -> Option<Duration> {
+    None
 }
