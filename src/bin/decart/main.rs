@@ -17,6 +17,9 @@ mod progress;
 mod registry;
 mod serve;
 mod tokens;
+// Used by `decart realtime` (next commit).
+#[allow(dead_code)]
+mod video;
 
 use std::process::ExitCode;
 
