@@ -16,6 +16,9 @@ mod png;
 mod progress;
 mod registry;
 mod serve;
+// Used by `decart realtime` (next commit).
+#[allow(dead_code)]
+mod stream;
 mod tokens;
 // Used by `decart realtime` (next commit).
 #[allow(dead_code)]

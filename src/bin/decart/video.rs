@@ -640,6 +640,34 @@ pub fn has_idr(data: &[u8]) -> bool {
     false
 }
 
+/// `frames` made-up H.264 access units in Annex B form, for the demo and the tests: an IDR
+/// (with SPS and PPS) every `keyframe_every` frames, P frames between, each with its number in
+/// its bytes. They split and group as real access units do; no decoder would show a picture.
+pub fn synthetic_h264(frames: usize, keyframe_every: usize) -> Vec<Vec<u8>> {
+    const SPS: &[u8] = &[
+        0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8,
+    ];
+    const PPS: &[u8] = &[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80];
+    (0..frames)
+        .map(|i| {
+            let key = i % keyframe_every.max(1) == 0;
+            let mut au = Vec::new();
+            if key {
+                au.extend_from_slice(SPS);
+                au.extend_from_slice(PPS);
+                au.extend_from_slice(&[0, 0, 0, 1, 0x65, 0x88]);
+            } else {
+                au.extend_from_slice(&[0, 0, 0, 1, 0x41, 0x9a]);
+            }
+            // The frame number, then a pattern; never a zero byte, so never a start code.
+            au.extend((i as u32).to_be_bytes().map(|b| b | 0x80));
+            let len = if key { 600 } else { 120 + (i * 37) % 200 };
+            au.extend((0..len).map(|j| ((i * 31 + j * 7) % 239) as u8 + 16));
+            au
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------
 // IVF
 
@@ -1001,6 +1029,18 @@ mod tests {
             }
             assert!(reader.next_frame().unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn synthetic_streams_read_back_as_made() {
+        let aus = synthetic_h264(45, 30);
+        let (_, frames) = read_all(&aus.concat()).unwrap();
+        assert_eq!(frames.len(), 45);
+        for (i, (frame, au)) in frames.iter().zip(&aus).enumerate() {
+            assert_eq!(&frame.data, au, "{i}");
+            assert_eq!(frame.keyframe, i % 30 == 0, "{i}");
+        }
+        assert_ne!(aus[1], aus[2], "each frame differs");
     }
 
     #[test]
