@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,11 +13,13 @@ use super::maybe_async;
 use super::rt_io;
 use crate::error::Error;
 use crate::models::Model;
+use crate::realtime::media::participant::{self, MediaDial, MediaHandle, SendRefused};
 use crate::realtime::messages::{ClientMessage, ServerMessage};
 use crate::realtime::socket::{self, Command, Dial, Inbound, Recv};
 use crate::realtime::{
-    InitialState, RealtimeError, RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo,
-    SetImage, SubscribeInfo, check_not_expired, check_prompt, session_url,
+    InitialState, MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, RealtimeError,
+    RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo, SetImage, SubscribeInfo,
+    VideoFrame, check_not_expired, check_prompt, session_url,
 };
 
 /// After `close`, how long to wait for the socket's end.
@@ -108,6 +111,7 @@ impl Realtime<'_> {
         check_not_expired(&key, SystemTime::now())?;
         log::debug!("realtime: connecting to {}", url.redacted);
         let (tx, rx) = rt_io::channel();
+        let media_out = tx.clone();
         let (commands, _thread) = socket::spawn(
             Dial {
                 url: url.url,
@@ -133,8 +137,17 @@ impl Realtime<'_> {
             close_sent: false,
             prompt_timeout: options.prompt_timeout,
             image_timeout: options.image_timeout,
+            media: None,
+            frames: VecDeque::new(),
+            stats: MediaStats::default(),
         };
-        match session.open(&options).await {
+        let mut opened = session.open(&options).await;
+        if opened.is_ok() && options.media {
+            opened = session
+                .open_media(&options, model, self.client.user_agent(), media_out)
+                .await;
+        }
+        match opened {
             Ok(()) => Ok(session),
             Err(e) => {
                 session.send_close();
@@ -162,11 +175,18 @@ pub struct RealtimeSession {
     close_sent: bool,
     prompt_timeout: Duration,
     image_timeout: Duration,
+    /// The LiveKit participant, when the session has media.
+    media: Option<MediaHandle>,
+    /// Received frames not yet handed out.
+    frames: VecDeque<VideoFrame>,
+    stats: MediaStats,
 }
 
 /// What one step of reading the channel gave.
 enum Step {
     Message(ServerMessage),
+    /// Something that is not a control message (a frame, the media's readiness).
+    Media(bool),
     TimedOut,
 }
 
@@ -244,14 +264,15 @@ impl RealtimeSession {
             }
             match self.step(deadline).await? {
                 Step::TimedOut => return Ok(None),
-                // Late acknowledgements (of requests that timed out) are dropped.
-                Step::Message(_) => {}
+                // Late acknowledgements (of requests that timed out) are dropped; frames wait
+                // for `next_frame`.
+                Step::Message(_) | Step::Media(_) => {}
             }
         }
     }
 
-    /// Closes the session: a WebSocket close frame, then the socket, waiting up to 2 s for the
-    /// server to answer the close.
+    /// Closes the session: a LiveKit `LeaveRequest` and the room's connections, a WebSocket
+    /// close frame, then the sockets, waiting up to 2 s for both to end.
     ///
     /// # Errors
     ///
@@ -260,18 +281,25 @@ impl RealtimeSession {
     pub async fn close(mut self) -> Result<(), Error> {
         self.send_close();
         let deadline = deadline_after(CLOSE_WAIT);
-        loop {
+        let (mut control, mut media) = (true, self.media.is_some());
+        while control || media {
             match self.rx.recv_until(deadline).await {
-                Recv::Item(Inbound::Ended(_)) | Recv::TimedOut | Recv::Gone => return Ok(()),
+                Recv::Item(Inbound::Ended(_)) => control = false,
+                Recv::Item(Inbound::MediaEnded(_)) => media = false,
+                Recv::TimedOut | Recv::Gone => break,
                 Recv::Item(_) => {}
             }
         }
+        Ok(())
     }
 
     fn send_close(&mut self) {
         if !self.close_sent {
             self.close_sent = true;
             let _ = self.commands.send(Command::Close);
+            if let Some(media) = &self.media {
+                media.close();
+            }
         }
     }
 
@@ -334,7 +362,7 @@ impl RealtimeSession {
                     queued = true;
                     deadline = options.queue_timeout.and_then(deadline_after);
                 }
-                Step::Message(_) => {}
+                Step::Message(_) | Step::Media(_) => {}
             }
         };
         log::debug!(
@@ -399,7 +427,7 @@ impl RealtimeSession {
                     ));
                 }
                 Step::Message(m) if matches(message, &m) => return Ok(m),
-                Step::Message(_) => {}
+                Step::Message(_) | Step::Media(_) => {}
             }
         }
     }
@@ -425,6 +453,21 @@ impl RealtimeSession {
                 return Err(self.fail(error));
             }
             Inbound::Ended(e) => return Err(self.fail(e)),
+            Inbound::MediaReady => return Ok(Step::Media(true)),
+            Inbound::Frame(frame) => {
+                if let Some(media) = &self.media {
+                    media.shared.backlog.fetch_sub(1, Ordering::AcqRel);
+                }
+                self.stats.frames_received += 1;
+                self.stats.bytes_received += frame.data().len() as u64;
+                if self.frames.len() >= MAX_BUFFERED_FRAMES {
+                    self.frames.pop_front();
+                    self.stats.frames_dropped += 1;
+                }
+                self.frames.push_back(frame);
+                return Ok(Step::Media(false));
+            }
+            Inbound::MediaEnded(e) => return Err(self.fail(e)),
         };
         match &message {
             ServerMessage::Error { error } => {
@@ -454,6 +497,132 @@ impl RealtimeSession {
             _ => {}
         }
         Ok(Step::Message(message))
+    }
+
+    /// Joins the LiveKit room and waits until the video track is published and its media path
+    /// is up.
+    #[maybe_async]
+    async fn open_media(
+        &mut self,
+        options: &RealtimeOptions,
+        model: &Model,
+        user_agent: &str,
+        out: rt_io::Sender,
+    ) -> Result<(), RealtimeError> {
+        let room = self.room_info().clone();
+        let (width, height) = options
+            .video_size
+            .unwrap_or((model.width(), model.height()));
+        let handle = participant::spawn(
+            MediaDial {
+                url: room.livekit_url,
+                token: room.token.expose().to_owned(),
+                user_agent: user_agent.to_owned(),
+                codec: options.codec,
+                width,
+                height,
+                connect_timeout: options.connect_timeout,
+                media_timeout: options.media_timeout,
+            },
+            out,
+        )?;
+        self.media = Some(handle);
+        // The thread bounds each stage by the media timeout; this bounds the whole (with a
+        // margin for the thread's own report).
+        let deadline = deadline_after(options.media_timeout + Duration::from_secs(1));
+        loop {
+            match self.step(deadline).await? {
+                Step::Media(true) => return Ok(()),
+                Step::TimedOut => {
+                    return Err(self.fail(RealtimeError::new(
+                        RealtimeErrorKind::Timeout,
+                        "the media did not start within the media timeout",
+                    )));
+                }
+                Step::Message(_) | Step::Media(false) => {}
+            }
+        }
+    }
+
+    /// Whether the session publishes video (it joined the LiveKit room; see
+    /// [`RealtimeOptions::media`]).
+    pub fn has_media(&self) -> bool {
+        self.media.is_some()
+    }
+
+    /// Queues one encoded frame for the published track and returns at once (the media thread
+    /// sends it). Frames go out in the order given; their timestamps should grow.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (field `frame`) for an empty frame or a session without media;
+    /// [`Error::Realtime`]: `Backpressure` when [`MAX_QUEUED_FRAMES`] frames wait (the frame
+    /// is dropped, the session goes on), or the error that ended the session.
+    pub fn send_frame(&mut self, frame: VideoFrame) -> Result<(), Error> {
+        if let Some(e) = &self.failure {
+            return Err(e.clone().into());
+        }
+        if frame.data().is_empty() {
+            return Err(Error::invalid_input("frame", "a frame has no bytes"));
+        }
+        let Some(media) = &self.media else {
+            return Err(Error::invalid_input(
+                "frame",
+                "the session has no media (it was opened with RealtimeOptions::media(false))",
+            ));
+        };
+        let len = frame.data().len() as u64;
+        match media.send_frame(frame) {
+            Ok(()) => {
+                self.stats.frames_sent += 1;
+                self.stats.bytes_sent += len;
+                Ok(())
+            }
+            Err(SendRefused::Full) => Err(RealtimeError::new(
+                RealtimeErrorKind::Backpressure,
+                format!("{MAX_QUEUED_FRAMES} frames wait for the media thread; the frame was dropped"),
+            )
+            .into()),
+            Err(SendRefused::Gone) => Err(self.fail(gone()).into()),
+        }
+    }
+
+    /// The next frame from the inference server, waiting up to `timeout`; `Ok(None)` when none
+    /// came in time. Frames received while waiting for something else are kept (up to
+    /// [`MAX_BUFFERED_FRAMES`], then the oldest are dropped).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a session without media; [`Error::Realtime`] once the
+    /// session has ended and its received frames are consumed: `Ice` (the media path was
+    /// lost), `Closed`, `Server`, `Protocol`.
+    #[maybe_async]
+    pub async fn next_frame(&mut self, timeout: Duration) -> Result<Option<VideoFrame>, Error> {
+        if self.media.is_none() {
+            return Err(Error::invalid_input(
+                "frame",
+                "the session has no media (it was opened with RealtimeOptions::media(false))",
+            ));
+        }
+        let deadline = deadline_after(timeout);
+        loop {
+            if let Some(frame) = self.frames.pop_front() {
+                return Ok(Some(frame));
+            }
+            match self.step(deadline).await? {
+                Step::TimedOut => return Ok(None),
+                Step::Message(_) | Step::Media(_) => {}
+            }
+        }
+    }
+
+    /// Counters of the media sent and received so far.
+    pub fn media_stats(&self) -> MediaStats {
+        let mut stats = self.stats;
+        if let Some(media) = &self.media {
+            stats.frames_dropped += media.shared.dropped.load(Ordering::Relaxed);
+        }
+        stats
     }
 
     /// Records the error that ends the session (the first one wins) and closes the socket.

@@ -238,6 +238,10 @@ impl Handler for State {
         if head.path == "/v1/stream" {
             return self.stream(head, body);
         }
+        #[cfg(feature = "realtime")]
+        if head.path == "/livekit/rtc" {
+            return self.livekit(head, body);
+        }
         let api_key = head.header("x-api-key");
         let mut entry = LoggedRequest {
             method: head.method.clone(),
@@ -333,6 +337,50 @@ impl State {
                 entry.status = Some(101);
                 self.push_log(entry);
                 accepted.run(self, body.socket());
+                Outcome::Drop
+            }
+        }
+    }
+
+    /// `GET /livekit/rtc`: a session's LiveKit room. The token is in the `access_token` query
+    /// parameter, which the log never keeps.
+    fn livekit(&self, head: &RequestHead, body: &mut Body<'_>) -> Outcome {
+        let mut entry = LoggedRequest {
+            method: head.method.clone(),
+            path: head.path.clone(),
+            query: head.query.as_ref().map(|q| {
+                super::realtime::parse_query(Some(q))
+                    .iter()
+                    .map(|(k, v)| {
+                        if k == "access_token" {
+                            format!("{k}=<redacted>")
+                        } else {
+                            format!("{k}={v}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
+            }),
+            headers: logged_headers(&head.headers),
+            credential: None,
+            content_type: None,
+            body_size: 0,
+            parts: Vec::new(),
+            body_text: None,
+            status: None,
+            fault: None,
+        };
+        match super::livekit::upgrade(self, head) {
+            Err(resp) => {
+                let _ = body.drain();
+                entry.status = Some(resp.status);
+                self.push_log(entry);
+                Outcome::Respond(resp)
+            }
+            Ok((index, answer, key)) => {
+                entry.status = Some(101);
+                self.push_log(entry);
+                super::livekit::run(self, index, answer, &key, body.socket());
                 Outcome::Drop
             }
         }

@@ -98,6 +98,8 @@ mod http;
 mod log;
 mod multipart;
 #[cfg(feature = "realtime")]
+mod livekit;
+#[cfg(feature = "realtime")]
 mod realtime;
 mod results;
 mod tokens;
@@ -114,7 +116,12 @@ pub use fault::{Fault, GARBAGE_BODY, HTML_BODY};
 pub use log::{Credential, LoggedPart, LoggedRequest};
 #[cfg(feature = "realtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
-pub use realtime::{AckAnswer, AfterTicks, JoinAnswer, RealtimeScript, RealtimeSessionLog};
+pub use realtime::{
+    AckAnswer, AfterTicks, JoinAnswer, MediaAnswer, RealtimeScript, RealtimeSessionLog,
+};
+#[cfg(feature = "realtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+pub use livekit::transformed_frame;
 pub use results::{
     DerivedResult, ECHO_LEN, IMAGE_MAGIC, VIDEO_MAGIC, expected_image_result,
     expected_video_result, video_result_reader,

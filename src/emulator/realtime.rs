@@ -67,6 +67,28 @@ pub enum AfterTicks {
     Drop,
 }
 
+/// How the emulator's LiveKit room answers a participant (`/livekit/rtc`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MediaAnswer {
+    /// Join, publish, answer and offer, and send back every frame transformed (the default;
+    /// see [`transformed_frame`](super::transformed_frame)).
+    #[default]
+    Serve,
+    /// Refuses the signal upgrade with this HTTP status (a refused LiveKit token).
+    Refuse(u16),
+    /// Joins and publishes, but never answers the publisher's offer.
+    NoAnswer,
+    /// Drops the signal socket (no close frame) right after the join response.
+    DropAfterJoin,
+    /// Negotiates, but never takes a datagram of the publisher connection: its ICE cannot
+    /// connect (an ICE failure).
+    BlockMedia,
+    /// Serves this many frames, then drops the signal socket and stops the media (a room lost
+    /// mid-session).
+    DropAfterFrames(u64),
+}
+
 /// How the emulator plays the next realtime sessions ([`Emulator::set_realtime_script`]).
 ///
 /// The default: `livekit_room_info` at once, every request acknowledged, then
@@ -85,6 +107,7 @@ pub struct RealtimeScript {
     ticks: u32,
     tick_interval: Duration,
     after_ticks: AfterTicks,
+    pub(crate) media: MediaAnswer,
 }
 
 impl Default for RealtimeScript {
@@ -100,6 +123,7 @@ impl Default for RealtimeScript {
             ticks: 3,
             tick_interval: Duration::from_millis(20),
             after_ticks: AfterTicks::Nothing,
+            media: MediaAnswer::Serve,
         }
     }
 }
@@ -159,6 +183,12 @@ impl RealtimeScript {
         self.after_ticks = then;
         self
     }
+
+    /// How the LiveKit room answers the session's participant.
+    pub fn media(mut self, answer: MediaAnswer) -> Self {
+        self.media = answer;
+        self
+    }
 }
 
 /// One realtime session the emulator served.
@@ -182,6 +212,19 @@ pub struct RealtimeSessionLog {
     pub closed_by_client: bool,
     /// Whether the session has ended.
     pub ended: bool,
+    /// The prompt in force (the last one acknowledged, initial or later), which the LiveKit
+    /// room writes into the frames it sends back.
+    pub prompt: Option<String>,
+    /// Whether a participant joined the session's LiveKit room.
+    pub media_joined: bool,
+    /// The codec of the track the participant published (`h264`, `vp8`).
+    pub media_codec: Option<String>,
+    /// Frames the room received from the participant.
+    pub frames_received: u64,
+    /// Frames the room sent back.
+    pub frames_sent: u64,
+    /// Whether the participant left with a `LeaveRequest`.
+    pub media_left: bool,
 }
 
 impl RealtimeSessionLog {
@@ -212,6 +255,8 @@ impl RealtimeSessionLog {
 pub(crate) struct RealtimeState {
     pub script: std::sync::Mutex<RealtimeScript>,
     pub sessions: std::sync::Mutex<Vec<RealtimeSessionLog>>,
+    /// The LiveKit tokens handed out, to the session (index) and its script's media answer.
+    pub rooms: std::sync::Mutex<std::collections::HashMap<String, (usize, MediaAnswer)>>,
 }
 
 /// At most this many sessions are remembered.
@@ -324,6 +369,12 @@ pub(crate) fn upgrade(
             received: Vec::new(),
             closed_by_client: false,
             ended: false,
+            prompt: None,
+            media_joined: false,
+            media_codec: None,
+            frames_received: 0,
+            frames_sent: 0,
+            media_left: false,
         });
         sessions.len() - 1
     };
@@ -354,7 +405,8 @@ impl Accepted {
     }
 }
 
-/// The fake LiveKit URL of the emulator's rooms (nothing listens there).
+/// The LiveKit URL of the emulator's rooms: the participant's signal socket is
+/// `{this}/rtc` on the emulator's own port.
 fn livekit_url(port: u16) -> String {
     format!("ws://127.0.0.1:{port}/livekit")
 }
@@ -522,6 +574,10 @@ impl Session<'_> {
                 };
                 match answer {
                     AckAnswer::Ack => {
+                        let prompt = m.get("prompt").and_then(Value::as_str).map(str::to_owned);
+                        if kind == "prompt" || m.get("prompt").is_some() {
+                            self.log(|l| l.prompt = prompt);
+                        }
                         self.schedule(at, Action::Send(ack(true, None)));
                         self.schedule(at, Action::StartGeneration);
                     }
@@ -563,10 +619,13 @@ impl Session<'_> {
             Action::RoomInfo => {
                 let session_id = random_id("sess_");
                 let room_name = random_id("room_");
+                let token = random_id("lk_emulator_");
+                lock(&self.state.realtime.rooms)
+                    .insert(token.clone(), (self.index, self.script.media.clone()));
                 let info = json!({
                     "type": "livekit_room_info",
                     "livekit_url": livekit_url(self.port),
-                    "token": random_id("lk_emulator_"),
+                    "token": token,
                     "room_name": room_name,
                     "session_id": session_id,
                 });

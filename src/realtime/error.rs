@@ -34,8 +34,16 @@ pub enum RealtimeErrorKind {
     Timeout,
     /// The socket was closed or broke (by the server, the network, or a close of the session).
     Closed,
-    /// The server sent a frame that is not a valid message.
+    /// The server sent a frame that is not a valid message (on the control socket or
+    /// LiveKit's signal socket), or media the session cannot take.
     Protocol,
+    /// The media path failed: ICE found no working route to the LiveKit server within the
+    /// media timeout, or lost it; or WebRTC (DTLS, SRTP) failed.
+    Ice,
+    /// `send_frame` found the media thread's queue full
+    /// ([`MAX_QUEUED_FRAMES`](crate::realtime::MAX_QUEUED_FRAMES)): the frame was not sent and
+    /// the session goes on.
+    Backpressure,
 }
 
 impl RealtimeErrorKind {
@@ -51,6 +59,8 @@ impl RealtimeErrorKind {
             RealtimeErrorKind::Timeout => "REALTIME_TIMEOUT",
             RealtimeErrorKind::Closed => "REALTIME_CLOSED",
             RealtimeErrorKind::Protocol => "REALTIME_PROTOCOL_ERROR",
+            RealtimeErrorKind::Ice => "REALTIME_ICE_ERROR",
+            RealtimeErrorKind::Backpressure => "REALTIME_BACKPRESSURE",
         }
     }
 }
@@ -120,7 +130,9 @@ impl RealtimeError {
             RealtimeErrorKind::Connect
             | RealtimeErrorKind::ConnectTimeout
             | RealtimeErrorKind::Timeout
-            | RealtimeErrorKind::Closed => false,
+            | RealtimeErrorKind::Closed
+            | RealtimeErrorKind::Ice
+            | RealtimeErrorKind::Backpressure => false,
         }
     }
 
@@ -153,6 +165,8 @@ impl fmt::Display for RealtimeError {
             RealtimeErrorKind::Timeout => "timed out",
             RealtimeErrorKind::Closed => "the connection closed",
             RealtimeErrorKind::Protocol => "protocol error",
+            RealtimeErrorKind::Ice => "the media connection failed",
+            RealtimeErrorKind::Backpressure => "too many frames queued",
         };
         write!(f, "realtime session: {what}")?;
         if let Some(s) = self.status {

@@ -44,6 +44,7 @@
 #![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]
 
 mod error;
+pub(crate) mod media;
 pub mod messages;
 mod options;
 pub(crate) mod socket;
@@ -54,9 +55,10 @@ pub(crate) mod blocking;
 pub(crate) mod nonblocking;
 
 pub use error::{PERMANENT_ERROR_SUBSTRINGS, RealtimeError, RealtimeErrorKind};
+pub use media::{MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, VideoCodec, VideoFrame};
 pub use options::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IMAGE_TIMEOUT, DEFAULT_PROMPT_TIMEOUT, DEFAULT_QUEUE_TIMEOUT,
-    DEFAULT_ROOM_INFO_TIMEOUT, RealtimeOptions, SetImage,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IMAGE_TIMEOUT, DEFAULT_MEDIA_TIMEOUT, DEFAULT_PROMPT_TIMEOUT,
+    DEFAULT_QUEUE_TIMEOUT, DEFAULT_ROOM_INFO_TIMEOUT, RealtimeOptions, SetImage,
 };
 #[cfg(any(feature = "blocking", feature = "async"))]
 pub(crate) use options::{InitialState, check_not_expired, check_prompt, session_url};

@@ -20,6 +20,8 @@ pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_PROMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default wait for an image's acknowledgement: 30 s.
 pub const DEFAULT_IMAGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The LiveKit leg (signal connection, publication, ICE) must be up within this.
+pub const DEFAULT_MEDIA_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Query parameters the SDK sets itself; extra parameters may not replace them.
 const RESERVED_PARAMS: [&str; 5] = ["api_key", "model", "resolution", "speed", "user_agent"];
@@ -180,6 +182,10 @@ pub struct RealtimeOptions {
     pub(crate) queue_timeout: Option<Duration>,
     pub(crate) prompt_timeout: Duration,
     pub(crate) image_timeout: Duration,
+    pub(crate) media: bool,
+    pub(crate) codec: super::VideoCodec,
+    pub(crate) video_size: Option<(u32, u32)>,
+    pub(crate) media_timeout: Duration,
 }
 
 impl Default for RealtimeOptions {
@@ -195,6 +201,10 @@ impl Default for RealtimeOptions {
             queue_timeout: Some(DEFAULT_QUEUE_TIMEOUT),
             prompt_timeout: DEFAULT_PROMPT_TIMEOUT,
             image_timeout: DEFAULT_IMAGE_TIMEOUT,
+            media: true,
+            codec: super::VideoCodec::H264,
+            video_size: None,
+            media_timeout: DEFAULT_MEDIA_TIMEOUT,
         }
     }
 }
@@ -281,6 +291,34 @@ impl RealtimeOptions {
         self
     }
 
+    /// Whether `connect` joins the LiveKit room and publishes a video track (default `true`).
+    /// With `false` the session is the control channel only: use
+    /// [`RoomInfo`](super::RoomInfo) with a LiveKit client of your own.
+    pub fn media(mut self, media: bool) -> Self {
+        self.media = media;
+        self
+    }
+
+    /// The codec of the published track (default H.264, as both peer SDKs).
+    pub fn video_codec(mut self, codec: super::VideoCodec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The size announced for the published track (default: the model's, 1280×720 for most
+    /// realtime models). The frames themselves carry their real size.
+    pub fn video_size(mut self, width: u32, height: u32) -> Self {
+        self.video_size = Some((width, height));
+        self
+    }
+
+    /// Time allowed for the media: the LiveKit signal connection, the track's publication and
+    /// ICE, from the room info on (default 30 s).
+    pub fn media_timeout(mut self, timeout: Duration) -> Self {
+        self.media_timeout = timeout;
+        self
+    }
+
     /// The wait for the initial state's acknowledgement.
     pub(crate) fn initial_timeout(&self) -> Duration {
         match &self.initial {
@@ -303,6 +341,12 @@ impl RealtimeOptions {
                 ));
             }
         }
+        if self.video_size.is_some_and(|(w, h)| w == 0 || h == 0 || w > 7680 || h > 4320) {
+            return Err(Error::invalid_input(
+                "video_size",
+                "the video size is between 1×1 and 7680×4320",
+            ));
+        }
         for (name, _) in &self.query {
             if RESERVED_PARAMS.contains(&name.as_str()) {
                 return Err(Error::invalid_input(
@@ -322,6 +366,7 @@ impl RealtimeOptions {
             ("room_info_timeout", self.room_info_timeout),
             ("prompt_timeout", self.prompt_timeout),
             ("image_timeout", self.image_timeout),
+            ("media_timeout", self.media_timeout),
         ] {
             if d.is_zero() {
                 return Err(Error::invalid_input(field, "a timeout must not be zero"));

@@ -39,6 +39,12 @@ pub(crate) enum Inbound {
     Malformed(ParseError),
     /// The socket ended: closed by either side, or broken. Always the last item.
     Ended(RealtimeError),
+    /// The media thread publishes: frames can be sent.
+    MediaReady,
+    /// A frame from the inference server.
+    Frame(crate::realtime::VideoFrame),
+    /// The media thread ended (the last item from it).
+    MediaEnded(RealtimeError),
 }
 
 /// What a wait on the session's channel gave.
@@ -114,7 +120,7 @@ fn run<D: Deliver>(dial: &Dial, commands: &mpsc::Receiver<Command>, out: &D) {
     let scrubbed = |e: RealtimeError| {
         RealtimeError::new(e.kind(), scrub(e.message(), &dial.secret)).with_status_opt(e.status())
     };
-    match connect(dial, deadline) {
+    match connect(dial, deadline, MAX_MESSAGE) {
         Ok(Connected::Plain(ws, tcp)) => serve(*ws, &tcp, commands, out, dial),
         #[cfg(feature = "rustls")]
         Ok(Connected::Tls(ws, tcp)) => serve(*ws, &tcp, commands, out, dial),
@@ -136,7 +142,7 @@ impl RealtimeError {
 #[cfg(feature = "rustls")]
 type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
-enum Connected {
+pub(crate) enum Connected {
     Plain(Box<WebSocket<TcpStream>>, TcpStream),
     #[cfg(feature = "rustls")]
     Tls(Box<WebSocket<TlsStream>>, TcpStream),
@@ -163,7 +169,13 @@ fn connect_timeout() -> RealtimeError {
     )
 }
 
-fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, RealtimeError> {
+/// Dials and upgrades: TCP, TLS for `wss://`, the upgrade, all before `deadline`; frames up to
+/// `max_message` bytes.
+pub(crate) fn connect(
+    dial: &Dial,
+    deadline: Option<Instant>,
+    max_message: usize,
+) -> Result<Connected, RealtimeError> {
     let parsed = url::Url::parse(&dial.url).map_err(|_| {
         RealtimeError::new(
             RealtimeErrorKind::Connect,
@@ -236,7 +248,7 @@ fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, Realtime
         #[cfg(feature = "rustls")]
         {
             let stream = tls_stream(&host, tcp)?;
-            let ws = handshake(&request, stream, &rearm)?;
+            let ws = handshake(&request, stream, &rearm, max_message)?;
             return Ok(Connected::Tls(Box::new(ws), control));
         }
         #[cfg(not(feature = "rustls"))]
@@ -247,7 +259,7 @@ fn connect(dial: &Dial, deadline: Option<Instant>) -> Result<Connected, Realtime
             ));
         }
     }
-    let ws = handshake(&request, tcp, &rearm)?;
+    let ws = handshake(&request, tcp, &rearm, max_message)?;
     Ok(Connected::Plain(Box::new(ws), control))
 }
 
@@ -315,6 +327,7 @@ fn handshake<S: Read + Write>(
     request: &UpgradeRequest,
     mut stream: S,
     rearm: &dyn Fn() -> Result<(), RealtimeError>,
+    max_message: usize,
 ) -> Result<WebSocket<S>, RealtimeError> {
     let key = tungstenite::handshake::client::generate_key();
     let head = format!(
@@ -399,8 +412,8 @@ fn handshake<S: Read + Write>(
         ));
     }
     let config = tungstenite::protocol::WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
     let rest = buf[head_len..].to_vec();
     Ok(WebSocket::from_partially_read(
         stream,

@@ -76,6 +76,71 @@ fn jwt_with_exp(exp: u64) -> String {
     )
 }
 
+/// A synthetic H.264 access unit: SPS, PPS and IDR on keyframes, else one slice; the frame's
+/// number in ASCII inside (no start-code emulation).
+pub fn access_unit(n: u32, size: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(size + 32);
+    if n % 30 == 0 {
+        v.extend_from_slice(&[0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8]);
+        v.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xce, 0x0f, 0xc8]);
+        v.extend_from_slice(&[0, 0, 0, 1, 0x65, 0x88]);
+    } else {
+        v.extend_from_slice(&[0, 0, 0, 1, 0x41, 0x9a]);
+    }
+    v.extend_from_slice(format!("#{n:08}#").as_bytes());
+    while v.len() < size {
+        v.push(0xab);
+    }
+    v
+}
+
+#[maybe_async]
+pub async fn frames_make_the_round_trip_transformed() {
+    let emu = Emulator::start().unwrap();
+    let client = client(&emu);
+    let started = Instant::now();
+    let mut session = client
+        .realtime()
+        .connect(&model(), fast().initial_prompt("a watercolor", false))
+        .await
+        .unwrap();
+    assert!(session.has_media());
+    let connected = started.elapsed();
+    let frames: Vec<Vec<u8>> = (0..20).map(|n| access_unit(n, 3000)).collect();
+    let period = Duration::from_millis(33);
+    let mut received = Vec::new();
+    for (n, au) in frames.iter().enumerate() {
+        session
+            .send_frame(decart::realtime::VideoFrame::new(au.clone(), period * n as u32))
+            .unwrap();
+        while let Some(f) = session.next_frame(Duration::from_millis(1)).await.unwrap() {
+            received.push(f);
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(5);
+    while received.len() < frames.len() && Instant::now() < until {
+        if let Some(f) = session.next_frame(Duration::from_millis(100)).await.unwrap() {
+            received.push(f);
+        }
+    }
+    assert_eq!(received.len(), frames.len(), "every frame came back (connect {connected:?})");
+    for (n, (sent, got)) in frames.iter().zip(&received).enumerate() {
+        assert_eq!(
+            got.data(),
+            decart::emulator::transformed_frame(sent, n as u64, Some("a watercolor")),
+            "frame {n}"
+        );
+        assert_eq!(got.timestamp(), period * n as u32, "frame {n}'s timestamp");
+    }
+    let stats = session.media_stats();
+    assert_eq!((stats.frames_sent, stats.frames_received, stats.frames_dropped), (20, 20, 0));
+    session.close().await.unwrap();
+    let log = last_session_when(&emu, |l| l.media_left && l.ended);
+    assert!(log.media_joined && log.media_left);
+    assert_eq!((log.frames_received, log.frames_sent), (20, 20));
+    assert_eq!(log.media_codec.as_deref(), Some("h264"));
+}
+
 #[maybe_async]
 pub async fn connect_gives_the_room_and_the_session_id() {
     let emu = Emulator::start().unwrap();
@@ -757,6 +822,7 @@ pub async fn watch_gives_a_viewer_the_room_of_a_session() {
 macro_rules! realtime_tests {
     ($async_test:ident) => {
         $async_test!(realtime:
+            frames_make_the_round_trip_transformed,
             connect_gives_the_room_and_the_session_id,
             the_url_and_the_pipelined_messages_on_the_wire,
             prompts_and_images_resolve_on_their_acks,

@@ -1,0 +1,110 @@
+//! The media leg of a session: a LiveKit participant that publishes one video track and
+//! receives the inference server's, over str0m (sans-I/O WebRTC) on one std thread.
+//!
+//! The wire contract is section 4 of `docs/realtime-protocol.md`.
+
+pub(crate) mod engine;
+pub(crate) mod participant;
+pub(crate) mod signal;
+
+use std::fmt;
+use std::time::Duration;
+
+/// The codec of the published video track. Frames are sent and received **encoded**: an H.264
+/// access unit in Annex B form (start codes), or a VP8 frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum VideoCodec {
+    /// H.264, the default of both peer SDKs (Constrained Baseline or Baseline profile,
+    /// packetization mode 1).
+    #[default]
+    H264,
+    /// VP8 (what desktop Safari publishes in the JS SDK).
+    Vp8,
+}
+
+impl VideoCodec {
+    pub(crate) fn str0m(self) -> str0m::format::Codec {
+        match self {
+            VideoCodec::H264 => str0m::format::Codec::H264,
+            VideoCodec::Vp8 => str0m::format::Codec::Vp8,
+        }
+    }
+
+    /// The codec's name as LiveKit writes it (`h264`, `vp8`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::Vp8 => "vp8",
+        }
+    }
+}
+
+/// One encoded video frame: an H.264 access unit (Annex B, with start codes) or a VP8 frame,
+/// and its presentation time from the start of the stream.
+///
+/// Sent frames carry the caller's timestamps; received frames carry the sender's RTP time,
+/// counted from the first frame received in the session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VideoFrame {
+    data: Vec<u8>,
+    timestamp: Duration,
+}
+
+impl VideoFrame {
+    /// A frame of `data` at `timestamp` (from the start of the stream).
+    pub fn new(data: impl Into<Vec<u8>>, timestamp: Duration) -> Self {
+        VideoFrame {
+            data: data.into(),
+            timestamp,
+        }
+    }
+
+    /// The encoded bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The encoded bytes, owned.
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+
+    /// The presentation time from the start of the stream.
+    pub fn timestamp(&self) -> Duration {
+        self.timestamp
+    }
+}
+
+impl fmt::Debug for VideoFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VideoFrame")
+            .field("bytes", &self.data.len())
+            .field("timestamp", &self.timestamp)
+            .finish()
+    }
+}
+
+/// Counters of a session's media, from [`media_stats`](crate::blocking::RealtimeSession::media_stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct MediaStats {
+    /// Frames handed to the session with `send_frame`.
+    pub frames_sent: u64,
+    /// Their bytes.
+    pub bytes_sent: u64,
+    /// Frames received from the inference server (handed out or waiting in the session).
+    pub frames_received: u64,
+    /// Their bytes.
+    pub bytes_received: u64,
+    /// Received frames dropped because more than [`MAX_BUFFERED_FRAMES`] waited unread.
+    pub frames_dropped: u64,
+}
+
+/// Received frames kept for `next_frame`, at most; beyond that the oldest are dropped (and
+/// counted in [`MediaStats::frames_dropped`]), so a session nobody reads from stays bounded.
+pub const MAX_BUFFERED_FRAMES: usize = 300;
+
+/// Frames queued for the media thread, at most; `send_frame` fails with
+/// [`Backpressure`](crate::realtime::RealtimeErrorKind::Backpressure) beyond.
+pub const MAX_QUEUED_FRAMES: usize = 64;
