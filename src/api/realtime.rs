@@ -580,7 +580,9 @@ impl RealtimeSession {
             }
             Err(SendRefused::Full) => Err(RealtimeError::new(
                 RealtimeErrorKind::Backpressure,
-                format!("{MAX_QUEUED_FRAMES} frames wait for the media thread; the frame was dropped"),
+                format!(
+                    "{MAX_QUEUED_FRAMES} frames wait for the media thread; the frame was dropped"
+                ),
             )
             .into()),
             Err(SendRefused::Gone) => Err(self.fail(gone()).into()),

@@ -17,9 +17,9 @@ use livekit_protocol as lk;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::{Candidate, Event, Rtc};
+use tungstenite::Message;
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::{Role, WebSocket};
-use tungstenite::Message;
 
 use super::http::{RequestHead, Response};
 use super::realtime::{MediaAnswer, parse_query};
@@ -245,7 +245,10 @@ impl<S: io::Read + io::Write> Room<'_, S> {
 
     /// The join response, then the subscriber offer with its candidate trickled.
     fn join(&mut self) -> bool {
-        let room_name = self.log(|l| l.room_name.clone()).flatten().unwrap_or_default();
+        let room_name = self
+            .log(|l| l.room_name.clone())
+            .flatten()
+            .unwrap_or_default();
         let inference = lk::ParticipantInfo {
             sid: INFERENCE_SID.to_owned(),
             identity: "inference-server-emulator".to_owned(),
@@ -442,7 +445,11 @@ mod tests {
         // Long prompts: the size in 255-steps, still no zero pair.
         let long = "x".repeat(500);
         let out = transformed_frame(&au, 0, Some(&long));
-        assert!(!out[4..].windows(3).any(|w| w == [0, 0, 1] || w == [0, 0, 0]));
+        assert!(
+            !out[4..]
+                .windows(3)
+                .any(|w| w == [0, 0, 1] || w == [0, 0, 0])
+        );
         assert_eq!(transformed_frame(b"vp8 frame", 0, None), b"vp8 frame");
     }
 }

@@ -95,10 +95,10 @@
 mod api;
 mod fault;
 mod http;
-mod log;
-mod multipart;
 #[cfg(feature = "realtime")]
 mod livekit;
+mod log;
+mod multipart;
 #[cfg(feature = "realtime")]
 mod realtime;
 mod results;
@@ -113,15 +113,15 @@ use std::time::Duration;
 
 pub use api::JOB_FAIL_MARKER;
 pub use fault::{Fault, GARBAGE_BODY, HTML_BODY};
+#[cfg(feature = "realtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
+pub use livekit::transformed_frame;
 pub use log::{Credential, LoggedPart, LoggedRequest};
 #[cfg(feature = "realtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
 pub use realtime::{
     AckAnswer, AfterTicks, JoinAnswer, MediaAnswer, RealtimeScript, RealtimeSessionLog,
 };
-#[cfg(feature = "realtime")]
-#[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
-pub use livekit::transformed_frame;
 pub use results::{
     DerivedResult, ECHO_LEN, IMAGE_MAGIC, VIDEO_MAGIC, expected_image_result,
     expected_video_result, video_result_reader,

@@ -341,7 +341,10 @@ impl RealtimeOptions {
                 ));
             }
         }
-        if self.video_size.is_some_and(|(w, h)| w == 0 || h == 0 || w > 7680 || h > 4320) {
+        if self
+            .video_size
+            .is_some_and(|(w, h)| w == 0 || h == 0 || w > 7680 || h > 4320)
+        {
             return Err(Error::invalid_input(
                 "video_size",
                 "the video size is between 1×1 and 7680×4320",

@@ -81,7 +81,9 @@ fn jwt_with_exp(exp: u64) -> String {
 pub fn access_unit(n: u32, size: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(size + 32);
     if n % 30 == 0 {
-        v.extend_from_slice(&[0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8]);
+        v.extend_from_slice(&[
+            0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8,
+        ]);
         v.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xce, 0x0f, 0xc8]);
         v.extend_from_slice(&[0, 0, 0, 1, 0x65, 0x88]);
     } else {
@@ -111,7 +113,10 @@ pub async fn frames_make_the_round_trip_transformed() {
     let mut received = Vec::new();
     for (n, au) in frames.iter().enumerate() {
         session
-            .send_frame(decart::realtime::VideoFrame::new(au.clone(), period * n as u32))
+            .send_frame(decart::realtime::VideoFrame::new(
+                au.clone(),
+                period * n as u32,
+            ))
             .unwrap();
         while let Some(f) = session.next_frame(Duration::from_millis(1)).await.unwrap() {
             received.push(f);
@@ -119,11 +124,19 @@ pub async fn frames_make_the_round_trip_transformed() {
     }
     let until = Instant::now() + Duration::from_secs(5);
     while received.len() < frames.len() && Instant::now() < until {
-        if let Some(f) = session.next_frame(Duration::from_millis(100)).await.unwrap() {
+        if let Some(f) = session
+            .next_frame(Duration::from_millis(100))
+            .await
+            .unwrap()
+        {
             received.push(f);
         }
     }
-    assert_eq!(received.len(), frames.len(), "every frame came back (connect {connected:?})");
+    assert_eq!(
+        received.len(),
+        frames.len(),
+        "every frame came back (connect {connected:?})"
+    );
     for (n, (sent, got)) in frames.iter().zip(&received).enumerate() {
         assert_eq!(
             got.data(),
@@ -133,7 +146,14 @@ pub async fn frames_make_the_round_trip_transformed() {
         assert_eq!(got.timestamp(), period * n as u32, "frame {n}'s timestamp");
     }
     let stats = session.media_stats();
-    assert_eq!((stats.frames_sent, stats.frames_received, stats.frames_dropped), (20, 20, 0));
+    assert_eq!(
+        (
+            stats.frames_sent,
+            stats.frames_received,
+            stats.frames_dropped
+        ),
+        (20, 20, 0)
+    );
     session.close().await.unwrap();
     let log = last_session_when(&emu, |l| l.media_left && l.ended);
     assert!(log.media_joined && log.media_left);

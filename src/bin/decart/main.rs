@@ -14,14 +14,11 @@ mod media;
 mod output;
 mod png;
 mod progress;
+mod realtime;
 mod registry;
 mod serve;
-// Used by `decart realtime` (next commit).
-#[allow(dead_code)]
 mod stream;
 mod tokens;
-// Used by `decart realtime` (next commit).
-#[allow(dead_code)]
 mod video;
 
 use std::process::ExitCode;
@@ -51,6 +48,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tokens(TokensCommand::Decode(a)) => tokens::decode(&global, a),
         Command::Image(a) => media::image(&global, a),
         Command::Video(a) => media::video(&global, a),
+        Command::Realtime(a) => realtime::run(&global, a),
         Command::Jobs(JobsCommand::Status(a)) => media::job_status(&global, a),
         Command::Jobs(JobsCommand::Result(a)) => media::job_result(&global, a),
         Command::Files(FilesCommand::Upload(a)) => media::files_upload(&global, a),

@@ -90,8 +90,15 @@ pub struct Tally {
     pub ended: Option<Instant>,
 }
 
+impl Default for Tally {
+    fn default() -> Self {
+        Tally::new()
+    }
+}
+
 impl Tally {
-    fn new() -> Self {
+    /// Nothing yet.
+    pub fn new() -> Self {
         Tally {
             frames_sent: 0,
             bytes_sent: 0,

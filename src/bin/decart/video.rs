@@ -303,11 +303,6 @@ impl<R: Read> FrameReader<R> {
         }
         Ok(frame)
     }
-
-    /// Frames returned so far.
-    pub fn frames(&self) -> u64 {
-        self.frames
-    }
 }
 
 /// Reads until `buf` holds `want` bytes or the input ends.
@@ -954,7 +949,7 @@ mod tests {
         while let Some(f) = reader.next_frame()? {
             frames.push(f);
         }
-        assert_eq!(reader.frames(), frames.len() as u64);
+        assert_eq!(reader.frames, frames.len() as u64);
         Ok((reader.info().clone(), frames))
     }
 

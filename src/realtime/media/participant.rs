@@ -153,7 +153,9 @@ pub(crate) fn signal_url(livekit_url: &str, token: &str, redact: bool) -> Result
         .map_err(|_| format!("the room's livekit_url is not a URL: {livekit_url}"))?;
     match url.scheme() {
         "wss" | "ws" => {}
-        "https" => url.set_scheme("wss").map_err(|()| "bad scheme".to_owned())?,
+        "https" => url
+            .set_scheme("wss")
+            .map_err(|()| "bad scheme".to_owned())?,
         "http" => url.set_scheme("ws").map_err(|()| "bad scheme".to_owned())?,
         other => return Err(format!("the room's livekit_url has scheme {other}")),
     }
@@ -440,7 +442,10 @@ impl<'a, S: Read + Write> Participant<'a, S> {
         };
         media_error(
             kind,
-            format!("{what} within the media timeout ({:?})", self.dial.media_timeout),
+            format!(
+                "{what} within the media timeout ({:?})",
+                self.dial.media_timeout
+            ),
         )
     }
 
@@ -565,7 +570,8 @@ impl<'a, S: Read + Write> Participant<'a, S> {
     /// The publisher's offer: one send-only video section, the host candidate in it and
     /// trickled too.
     fn offer(&mut self) -> Result<(), RealtimeError> {
-        self.publisher.add_local_candidate(self.candidates[0].clone());
+        self.publisher
+            .add_local_candidate(self.candidates[0].clone());
         let mut change = self.publisher.sdp_api();
         let mid = change.add_media(
             MediaKind::Video,
@@ -607,7 +613,8 @@ impl<'a, S: Read + Write> Participant<'a, S> {
         let first = !self.subscriber_candidate;
         if first {
             self.subscriber_candidate = true;
-            self.subscriber.add_local_candidate(self.candidates[1].clone());
+            self.subscriber
+                .add_local_candidate(self.candidates[1].clone());
         }
         let answer = self
             .subscriber
@@ -683,7 +690,10 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                     self.stage = Stage::Ready;
                     log::debug!("realtime: publishing to the LiveKit room");
                     if !out.deliver(Inbound::MediaReady) {
-                        return Err(media_error(RealtimeErrorKind::Closed, "the session is gone"));
+                        return Err(media_error(
+                            RealtimeErrorKind::Closed,
+                            "the session is gone",
+                        ));
                     }
                 }
             }
@@ -705,14 +715,20 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                 }
                 let first = *self.first_time.get_or_insert(data.time);
                 let elapsed = data.time.saturating_sub(first);
-                let frame = VideoFrame::new(data.data.to_vec(), Duration::from_micros(elapsed.as_micros()));
+                let frame = VideoFrame::new(
+                    data.data.to_vec(),
+                    Duration::from_micros(elapsed.as_micros()),
+                );
                 if shared.backlog.load(Ordering::Acquire) >= MAX_BUFFERED_FRAMES {
                     shared.dropped.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }
                 shared.backlog.fetch_add(1, Ordering::AcqRel);
                 if !out.deliver(Inbound::Frame(frame)) {
-                    return Err(media_error(RealtimeErrorKind::Closed, "the session is gone"));
+                    return Err(media_error(
+                        RealtimeErrorKind::Closed,
+                        "the session is gone",
+                    ));
                 }
             }
             _ => {}
