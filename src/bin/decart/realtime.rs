@@ -77,14 +77,15 @@ fn input_failure(shown: &str, e: VideoError) -> Failure {
 }
 
 /// The session codec for the input's codec.
-fn session_codec(codec: Codec) -> Result<VideoCodec, Failure> {
+fn session_codec(codec: Codec, input: &Path) -> Result<VideoCodec, Failure> {
     match codec {
         Codec::H264 => Ok(VideoCodec::H264),
         Codec::Vp8 => Ok(VideoCodec::Vp8),
         other => Err(Failure::new(
             "INVALID_INPUT",
             format!(
-                "--input: {other} video cannot be streamed; realtime sessions take H.264 or VP8"
+                "--input {}: {other} video cannot be streamed; realtime sessions take H.264 or VP8",
+                input.display()
             ),
         )),
     }
@@ -384,7 +385,7 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
     let dest = Dest::new(global, &a.output)?;
     let container = Container::for_output(&a.output);
     let (mut input, first) = open_input(&a.input)?;
-    let codec = session_codec(input.info().codec)?;
+    let codec = session_codec(input.info().codec, &a.input)?;
     if codec != VideoCodec::H264 && container == Container::AnnexB {
         return Err(Failure::new(
             "INVALID_INPUT",
