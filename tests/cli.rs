@@ -1377,6 +1377,35 @@ fn realtime_ctrl_c_ends_the_stream_and_keeps_what_came_back() {
     wait_until("the session's end", || {
         emu.realtime_sessions()[0].closed_by_client
     });
+
+    // Ctrl-C while the session opens: it ends once open, with nothing written.
+    emu.set_realtime_script(
+        decart::emulator::RealtimeScript::new().room_info_delay(Duration::from_millis(800)),
+    );
+    let late = dir.path("late.h264");
+    let child = command(Some(&emu), &realtime_args(&input, &s(&late), &["--json"]))
+        .spawn()
+        .unwrap();
+    let running = Running(Some(child));
+    wait_until("the second session", || emu.realtime_sessions().len() == 2);
+    interrupt(running.pid());
+    let run = running.finish();
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(
+        run.stderr.trim() == "error [CANCELLED]: interrupted: the stream was ended early",
+        "{run:?}"
+    );
+    let doc = run.json();
+    assert_eq!(
+        (doc["interrupted"].as_bool(), doc["frames_sent"].as_u64()),
+        (Some(true), Some(0))
+    );
+    assert_eq!(doc["output"], Value::Null);
+    assert_eq!(doc["rtt_ms"], Value::Null);
+    assert!(!late.exists());
+    wait_until("the second session's end", || {
+        emu.realtime_sessions()[1].closed_by_client
+    });
 }
 
 #[cfg(target_os = "linux")]

@@ -68,6 +68,10 @@ fn completions(a: CompletionsArgs) -> Result<(), Failure> {
     output::print(&String::from_utf8_lossy(&script))
 }
 
+/// The log target of the command's own records (shown with `-v`, as the SDK's are); the
+/// modules' paths would read as the SDK's (`decart::realtime`).
+pub const LOG_TARGET: &str = "decart::cli";
+
 /// The `User-Agent` integration string: `decart-cli/<version>`.
 pub const INTEGRATION: &str = concat!("decart-cli/", env!("CARGO_PKG_VERSION"));
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use decart::blocking::RealtimeSession;
-use decart::realtime::{RealtimeErrorKind, RealtimeOptions, VideoCodec, VideoFrame};
+use decart::realtime::{RealtimeErrorKind, RealtimeEvent, RealtimeOptions, VideoCodec, VideoFrame};
 use decart::{CancelHandle, Model, ModelKind};
 use serde_json::{Value, json};
 
@@ -236,8 +236,42 @@ fn write_failure(dest: &Dest, e: &io::Error) -> Failure {
     }
 }
 
-/// The SDK's blocking session as the loop's [`Session`].
+/// The SDK's blocking session as the loop's [`Session`]. The session's events (queue
+/// positions, generation progress) are taken as frames are, so that they do not pile up, and
+/// logged.
 pub struct Live<'a>(pub &'a mut RealtimeSession);
+
+impl Live<'_> {
+    /// Takes the events waiting, without waiting for more. An error is left for `next_frame`
+    /// to report once the frames received before it are taken.
+    fn drain_events(&mut self) {
+        while let Ok(Some(event)) = self.0.next_event(Duration::ZERO) {
+            match event {
+                RealtimeEvent::QueuePosition {
+                    position,
+                    queue_size,
+                } => {
+                    log::debug!(
+                        target: crate::LOG_TARGET,
+                        "realtime: queued at position {position} of {queue_size}"
+                    )
+                }
+                RealtimeEvent::GenerationEnded { seconds, reason } => {
+                    log::warn!(
+                        target: crate::LOG_TARGET,
+                        "the server ended the generation after {seconds} s: {}",
+                        if reason.is_empty() {
+                            "no reason given"
+                        } else {
+                            &reason
+                        }
+                    )
+                }
+                other => log::debug!(target: crate::LOG_TARGET, "realtime: {other:?}"),
+            }
+        }
+    }
+}
 
 impl Session for Live<'_> {
     fn send(&mut self, data: &[u8], timestamp: Duration) -> Result<bool, decart::Error> {
@@ -251,7 +285,9 @@ impl Session for Live<'_> {
     }
 
     fn recv(&mut self, timeout: Duration) -> Result<Option<(Vec<u8>, Duration)>, decart::Error> {
-        Ok(self.0.next_frame(timeout)?.map(|frame| {
+        let frame = self.0.next_frame(timeout)?;
+        self.drain_events();
+        Ok(frame.map(|frame| {
             let timestamp = frame.timestamp();
             (frame.into_data(), timestamp)
         }))
@@ -261,7 +297,7 @@ impl Session for Live<'_> {
 /// What a stream did, for the report and `--json`.
 struct Summary<'a> {
     model: &'a Model,
-    session_id: Option<String>,
+    session_id: String,
     tally: &'a Tally,
     frames_dropped: u64,
     fps: u32,
@@ -269,8 +305,8 @@ struct Summary<'a> {
     /// From the start of `connect` to the first frame back.
     first_frame: Option<Duration>,
     elapsed: Duration,
-    output: String,
-    output_bytes: u64,
+    /// The output and the bytes written (`None` when nothing was).
+    output: Option<(String, u64)>,
     container: Container,
     codec: VideoCodec,
     interrupted: bool,
@@ -306,7 +342,7 @@ impl Summary<'_> {
             "first_frame_ms": self.first_frame.map(output::millis),
             "rtt_ms": rtt,
             "elapsed_ms": output::millis(self.elapsed),
-            "output": self.output,
+            "output": self.output.as_ref().map(|(name, _)| name),
             "interrupted": self.interrupted,
         })
     }
@@ -315,7 +351,7 @@ impl Summary<'_> {
         let t = self.tally;
         let mut r = Report::new();
         r.row("model", self.model.name())
-            .opt("session", self.session_id.as_deref())
+            .row("session", &self.session_id)
             .row(
                 "sent",
                 format!(
@@ -367,12 +403,14 @@ impl Summary<'_> {
             )
             .row(
                 "output",
-                format!(
-                    "{} ({}, {})",
-                    self.output,
-                    self.container.name(),
-                    output::size(self.output_bytes)
-                ),
+                match &self.output {
+                    Some((name, bytes)) => format!(
+                        "{name} ({}, {})",
+                        self.container.name(),
+                        output::size(*bytes)
+                    ),
+                    None => "none (nothing came back)".to_owned(),
+                },
             )
             .row("elapsed", output::duration(self.elapsed));
         r
@@ -416,7 +454,6 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
         options = options.video_size(u32::from(w), u32::from(h));
     }
     let client = crate::client(global)?;
-    let mut sink = Sink::open(&dest, container, header)?;
 
     let cancel = CancelHandle::new();
     let guard = interrupt::cancel_on_interrupt(cancel.clone());
@@ -429,11 +466,21 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
         Ok(s) => s,
         Err(e) => {
             progress.finish();
-            sink.discard();
             return Err(e.into());
         }
     };
+    // Opened now (a queue may be long) so that a second Ctrl-C, which ends the process at
+    // once, leaves no temporary file behind during the connection.
+    let mut sink = match Sink::open(&dest, container, header) {
+        Ok(sink) => sink,
+        Err(f) => {
+            progress.finish();
+            let _ = session.close();
+            return Err(f);
+        }
+    };
     log::debug!(
+        target: crate::LOG_TARGET,
         "realtime session {} connected in {}",
         session.session_id(),
         output::duration(connect)
@@ -459,7 +506,7 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
             updater.status(&name, &line);
         } else if last_log.is_none_or(|t| now >= t + LOG_EVERY) {
             last_log = Some(now);
-            log::debug!("{name}: {line}");
+            log::debug!(target: crate::LOG_TARGET, "{name}: {line}");
         }
     };
     let (tally, end) = if cancel.is_cancelled() {
@@ -480,7 +527,11 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
     let frames_dropped = session.media_stats().frames_dropped;
     let session_id = session.session_id().to_owned();
     if let Err(e) = session.close() {
-        log::debug!("closing the session: {}", e.report());
+        log::debug!(
+            target: crate::LOG_TARGET,
+            "closing the session: {}",
+            e.report()
+        );
     }
     drop(guard);
 
@@ -489,20 +540,24 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
         .map(|t| t.saturating_duration_since(started));
     let received = tally.frames_received;
     let written = match &end {
-        // Nothing came back before a failure: no output at all.
-        End::Session(_) | End::Input(_) | End::Output(_) if received == 0 => {
-            sink.discard();
-            None
-        }
         End::OutputClosed => {
             sink.discard();
             return Err(Failure::stdout_closed());
         }
+        End::Done => Some(sink.finish(&dest)?),
+        // Ended early with nothing back: no output at all.
+        _ if received == 0 => {
+            sink.discard();
+            None
+        }
         _ => Some(sink.finish(&dest)?),
     };
-    let kept = || match &written {
-        Some(_) => format!("; the {received} frames received are in {}", dest.display()),
-        None => String::new(),
+    let kept = || match (&written, &dest) {
+        (None, _) => String::new(),
+        (Some(_), Dest::Stdout) => format!("; the {received} frames received went to stdout"),
+        (Some(_), Dest::Path(p)) => {
+            format!("; the {received} frames received are in {}", p.display())
+        }
     };
     let interrupted = match end {
         End::Done => false,
@@ -519,15 +574,14 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
     };
     let summary = Summary {
         model: &model,
-        session_id: Some(session_id),
+        session_id,
         tally: &tally,
         frames_dropped,
         fps,
         connect,
         first_frame,
         elapsed: started.elapsed(),
-        output: dest.display(),
-        output_bytes: written.unwrap_or(0),
+        output: written.map(|bytes| (dest.display(), bytes)),
         container,
         codec,
         interrupted,

@@ -614,6 +614,7 @@ impl<R: Read> AccessUnits<R> {
         // Parameter sets or SEI after the last picture: nothing to send.
         if !data.is_empty() {
             log::debug!(
+                target: crate::LOG_TARGET,
                 "{} bytes of NAL units after the last picture (from byte {}) are left out",
                 data.len(),
                 first_offset.unwrap_or(0)
