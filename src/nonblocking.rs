@@ -69,6 +69,6 @@ pub use process::Process;
 pub use queue::Queue;
 #[cfg(feature = "realtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
-pub use realtime::{Realtime, RealtimeSession};
+pub use realtime::{Realtime, RealtimeSession, RealtimeViewer};
 pub use tokens::Tokens;
 pub use transport::{HttpClient, Sink};

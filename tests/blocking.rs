@@ -4,6 +4,8 @@
 use maybe_async::must_be_sync as maybe_async;
 
 pub use decart::blocking::Client;
+#[cfg(feature = "realtime")]
+pub use decart::blocking::RealtimeSession;
 #[cfg(feature = "jwt")]
 pub use decart::blocking::{JwksVerifier, JwksVerifierBuilder};
 

@@ -4,6 +4,8 @@
 use maybe_async::must_be_async as maybe_async;
 
 pub use decart::nonblocking::Client;
+#[cfg(feature = "realtime")]
+pub use decart::nonblocking::RealtimeSession;
 #[cfg(feature = "jwt")]
 pub use decart::nonblocking::{JwksVerifier, JwksVerifierBuilder};
 

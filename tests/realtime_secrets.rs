@@ -6,8 +6,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use decart::emulator::{AckAnswer, AfterTicks, Emulator, JoinAnswer, RealtimeScript};
-use decart::realtime::RealtimeOptions;
+use decart::emulator::{AckAnswer, AfterTicks, Emulator, JoinAnswer, MediaAnswer, RealtimeScript};
+use decart::realtime::{RealtimeOptions, VideoFrame};
 use decart::{Client, CreateTokenOptions, models};
 
 struct Capture(Mutex<Vec<String>>);
@@ -17,6 +17,14 @@ impl log::Log for Capture {
         true
     }
     fn log(&self, record: &log::Record<'_>) {
+        // What the README tells users to keep below trace: tungstenite's whole frames, ureq's
+        // byte dumps.
+        let target = record.target();
+        if record.level() == log::Level::Trace
+            && (target.starts_with("tungstenite") || target.starts_with("ureq"))
+        {
+            return;
+        }
         let line = format!("{} {}: {}", record.level(), record.target(), record.args());
         self.0.lock().unwrap().push(line);
     }
@@ -30,6 +38,7 @@ fn options() -> RealtimeOptions {
         .connect_timeout(Duration::from_secs(3))
         .room_info_timeout(Duration::from_millis(300))
         .prompt_timeout(Duration::from_millis(300))
+        .media_timeout(Duration::from_millis(500))
 }
 
 #[test]
@@ -67,6 +76,10 @@ fn realtime_keys_never_show() {
             .ticks(1, Duration::from_millis(5))
             .after_ticks(AfterTicks::Drop),
         RealtimeScript::new().refuse(503, "maintenance"),
+        RealtimeScript::new().media(MediaAnswer::Refuse(401)),
+        RealtimeScript::new().media(MediaAnswer::DropAfterJoin),
+        RealtimeScript::new().media(MediaAnswer::NoAnswer),
+        RealtimeScript::new().media(MediaAnswer::DropAfterFrames(1)),
     ];
     for key in &keys {
         for script in &scripts {
@@ -80,6 +93,17 @@ fn realtime_keys_never_show() {
             match client.realtime().connect(&model, options()) {
                 Ok(mut session) => {
                     shown.push(format!("{session:?}"));
+                    for n in 0..3 {
+                        let frame =
+                            VideoFrame::new(vec![0, 0, 0, 1, 0x65, 0x88, n], Duration::ZERO);
+                        if let Err(e) = session.send_frame(frame) {
+                            shown.push(format!("{e} {e:?}"));
+                        }
+                        match session.next_frame(Duration::from_millis(200)) {
+                            Ok(f) => shown.push(format!("{f:?}")),
+                            Err(e) => shown.push(format!("{e} {e:?}")),
+                        }
+                    }
                     if let Err(e) = session.set_prompt("p", true) {
                         shown.push(format!("{e} {e:?}"));
                     }
@@ -133,6 +157,14 @@ fn realtime_keys_never_show() {
             })
             .collect::<String>()
     };
+    // LiveKit tokens: the emulator's all start so.
+    for text in logged.iter().chain(shown.iter()) {
+        assert!(!text.contains("lk_emulator_"), "a LiveKit token in {text}");
+    }
+    assert!(
+        logged.iter().any(|l| l.contains("access_token=<redacted>")),
+        "the signal URL is logged, redacted: {logged:#?}"
+    );
     for key in &keys {
         for text in logged.iter().chain(shown.iter()) {
             assert!(!text.contains(key.as_str()), "key in {text}");

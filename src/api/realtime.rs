@@ -74,6 +74,66 @@ impl Realtime<'_> {
         SubscribeInfo::from_json(&body)
     }
 
+    /// Watches a running session as a viewer: [`watch`](Self::watch) for the room's
+    /// credentials, then joins the LiveKit room receive-only and waits until the inference
+    /// server's video can arrive. Of the options, `connect_timeout` (the signal WebSocket) and
+    /// `media_timeout` (the whole join) apply.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`watch`](Self::watch); [`Error::Realtime`] for the room: `Rejected` (the
+    /// token was refused), `Connect`, `ConnectTimeout`, `Timeout` (no join or offer in time),
+    /// `Ice`, `Closed`, `Protocol`.
+    #[maybe_async]
+    pub async fn subscribe(
+        self,
+        subscribe_token: &str,
+        options: RealtimeOptions,
+    ) -> Result<RealtimeViewer, Error> {
+        options.validate()?;
+        let info = self.watch(subscribe_token).await?;
+        let (tx, rx) = rt_io::channel();
+        let handle = participant::spawn(
+            MediaDial {
+                url: info.livekit_url.clone(),
+                token: info.token.expose().to_owned(),
+                user_agent: self.client.user_agent().to_owned(),
+                codec: options.codec,
+                width: 0,
+                height: 0,
+                connect_timeout: options.connect_timeout,
+                media_timeout: options.media_timeout,
+                publish: false,
+            },
+            tx,
+        )?;
+        let mut viewer = RealtimeViewer {
+            info,
+            rx,
+            frames: Frames::new(handle),
+            failure: None,
+        };
+        let deadline = deadline_after(options.media_timeout + Duration::from_secs(1));
+        loop {
+            match viewer.rx.recv_until(deadline).await {
+                Recv::Item(Inbound::MediaReady) => return Ok(viewer),
+                Recv::Item(item) => {
+                    if let Err(e) = viewer.take(item) {
+                        return Err(e.into());
+                    }
+                }
+                Recv::TimedOut => {
+                    return Err(RealtimeError::new(
+                        RealtimeErrorKind::Timeout,
+                        "the viewer's media did not start within the media timeout",
+                    )
+                    .into());
+                }
+                Recv::Gone => return Err(gone().into()),
+            }
+        }
+    }
+
     /// Opens a session with a realtime model: the WebSocket, `livekit_join` and the initial
     /// state right behind it, then the wait for the LiveKit room (paused while the session is
     /// queued) and for the initial state's acknowledgement.
@@ -138,8 +198,6 @@ impl Realtime<'_> {
             prompt_timeout: options.prompt_timeout,
             image_timeout: options.image_timeout,
             media: None,
-            frames: VecDeque::new(),
-            stats: MediaStats::default(),
         };
         let mut opened = session.open(&options).await;
         if opened.is_ok() && options.media {
@@ -175,11 +233,44 @@ pub struct RealtimeSession {
     close_sent: bool,
     prompt_timeout: Duration,
     image_timeout: Duration,
-    /// The LiveKit participant, when the session has media.
-    media: Option<MediaHandle>,
-    /// Received frames not yet handed out.
-    frames: VecDeque<VideoFrame>,
+    /// The LiveKit participant and its received frames, when the session has media.
+    media: Option<Frames>,
+}
+
+/// The LiveKit participant's handle, its received frames not yet handed out, and the media's
+/// counters; of a session or a viewer.
+struct Frames {
+    handle: MediaHandle,
+    queue: VecDeque<VideoFrame>,
     stats: MediaStats,
+}
+
+impl Frames {
+    fn new(handle: MediaHandle) -> Self {
+        Frames {
+            handle,
+            queue: VecDeque::new(),
+            stats: MediaStats::default(),
+        }
+    }
+
+    /// Keeps a received frame (the oldest is dropped beyond the bound).
+    fn push(&mut self, frame: VideoFrame) {
+        self.handle.shared.backlog.fetch_sub(1, Ordering::AcqRel);
+        self.stats.frames_received += 1;
+        self.stats.bytes_received += frame.data().len() as u64;
+        if self.queue.len() >= MAX_BUFFERED_FRAMES {
+            self.queue.pop_front();
+            self.stats.frames_dropped += 1;
+        }
+        self.queue.push_back(frame);
+    }
+
+    fn stats(&self) -> MediaStats {
+        let mut stats = self.stats;
+        stats.frames_dropped += self.handle.shared.dropped.load(Ordering::Relaxed);
+        stats
+    }
 }
 
 /// What one step of reading the channel gave.
@@ -298,7 +389,7 @@ impl RealtimeSession {
             self.close_sent = true;
             let _ = self.commands.send(Command::Close);
             if let Some(media) = &self.media {
-                media.close();
+                media.handle.close();
             }
         }
     }
@@ -455,16 +546,9 @@ impl RealtimeSession {
             Inbound::Ended(e) => return Err(self.fail(e)),
             Inbound::MediaReady => return Ok(Step::Media(true)),
             Inbound::Frame(frame) => {
-                if let Some(media) = &self.media {
-                    media.shared.backlog.fetch_sub(1, Ordering::AcqRel);
+                if let Some(media) = &mut self.media {
+                    media.push(frame);
                 }
-                self.stats.frames_received += 1;
-                self.stats.bytes_received += frame.data().len() as u64;
-                if self.frames.len() >= MAX_BUFFERED_FRAMES {
-                    self.frames.pop_front();
-                    self.stats.frames_dropped += 1;
-                }
-                self.frames.push_back(frame);
                 return Ok(Step::Media(false));
             }
             Inbound::MediaEnded(e) => return Err(self.fail(e)),
@@ -523,10 +607,11 @@ impl RealtimeSession {
                 height,
                 connect_timeout: options.connect_timeout,
                 media_timeout: options.media_timeout,
+                publish: true,
             },
             out,
         )?;
-        self.media = Some(handle);
+        self.media = Some(Frames::new(handle));
         // The thread bounds each stage by the media timeout; this bounds the whole (with a
         // margin for the thread's own report).
         let deadline = deadline_after(options.media_timeout + Duration::from_secs(1));
@@ -572,10 +657,12 @@ impl RealtimeSession {
             ));
         };
         let len = frame.data().len() as u64;
-        match media.send_frame(frame) {
+        match media.handle.send_frame(frame) {
             Ok(()) => {
-                self.stats.frames_sent += 1;
-                self.stats.bytes_sent += len;
+                if let Some(media) = &mut self.media {
+                    media.stats.frames_sent += 1;
+                    media.stats.bytes_sent += len;
+                }
                 Ok(())
             }
             Err(SendRefused::Full) => Err(RealtimeError::new(
@@ -608,7 +695,7 @@ impl RealtimeSession {
         }
         let deadline = deadline_after(timeout);
         loop {
-            if let Some(frame) = self.frames.pop_front() {
+            if let Some(frame) = self.media.as_mut().and_then(|m| m.queue.pop_front()) {
                 return Ok(Some(frame));
             }
             match self.step(deadline).await? {
@@ -620,11 +707,7 @@ impl RealtimeSession {
 
     /// Counters of the media sent and received so far.
     pub fn media_stats(&self) -> MediaStats {
-        let mut stats = self.stats;
-        if let Some(media) = &self.media {
-            stats.frames_dropped += media.shared.dropped.load(Ordering::Relaxed);
-        }
-        stats
+        self.media.as_ref().map(Frames::stats).unwrap_or_default()
     }
 
     /// Records the error that ends the session (the first one wins) and closes the socket.
@@ -669,6 +752,105 @@ fn gone() -> RealtimeError {
     )
 }
 
+/// A viewer of a running session: the inference server's video, received from the session's
+/// LiveKit room (no control channel). Open one with [`Realtime::subscribe`]; dropping it leaves
+/// the room, as [`close`](Self::close) does.
+pub struct RealtimeViewer {
+    info: SubscribeInfo,
+    rx: rt_io::Receiver,
+    frames: Frames,
+    failure: Option<RealtimeError>,
+}
+
+impl RealtimeViewer {
+    /// The room's credentials and ids (the token redacted in `Debug`).
+    pub fn info(&self) -> &SubscribeInfo {
+        &self.info
+    }
+
+    /// Whether the viewer's media has ended.
+    pub fn is_closed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// The next frame from the inference server, waiting up to `timeout`; `Ok(None)` when none
+    /// came in time (frames beyond [`MAX_BUFFERED_FRAMES`] unread are dropped, oldest first).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Realtime`] once the media has ended and the received frames are consumed:
+    /// `Ice`, `Closed`, `Protocol`.
+    #[maybe_async]
+    pub async fn next_frame(&mut self, timeout: Duration) -> Result<Option<VideoFrame>, Error> {
+        let deadline = deadline_after(timeout);
+        loop {
+            if let Some(frame) = self.frames.queue.pop_front() {
+                return Ok(Some(frame));
+            }
+            if let Some(e) = &self.failure {
+                return Err(e.clone().into());
+            }
+            match self.rx.recv_until(deadline).await {
+                // A failure is recorded, and returned once the frames before it are out.
+                Recv::Item(item) => {
+                    let _ = self.take(item);
+                }
+                Recv::TimedOut => return Ok(None),
+                Recv::Gone => {
+                    self.failure.get_or_insert_with(gone);
+                }
+            }
+        }
+    }
+
+    /// Counters of the media received so far.
+    pub fn media_stats(&self) -> MediaStats {
+        self.frames.stats()
+    }
+
+    /// Leaves the room (`LeaveRequest`, then the sockets), waiting up to 2 s.
+    ///
+    /// # Errors
+    ///
+    /// None today; the result leaves room for reporting a refused leave.
+    #[maybe_async]
+    pub async fn close(mut self) -> Result<(), Error> {
+        self.frames.handle.close();
+        let deadline = deadline_after(CLOSE_WAIT);
+        loop {
+            match self.rx.recv_until(deadline).await {
+                Recv::Item(Inbound::MediaEnded(_)) | Recv::TimedOut | Recv::Gone => {
+                    return Ok(());
+                }
+                Recv::Item(_) => {}
+            }
+        }
+    }
+
+    /// Takes one item of the channel: a frame is kept, the media's end recorded.
+    fn take(&mut self, item: Inbound) -> Result<(), RealtimeError> {
+        match item {
+            Inbound::Frame(frame) => self.frames.push(frame),
+            Inbound::MediaEnded(e) => {
+                self.frames.handle.close();
+                return Err(self.failure.get_or_insert(e).clone());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RealtimeViewer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RealtimeViewer")
+            .field("info", &self.info)
+            .field("buffered_frames", &self.frames.queue.len())
+            .field("failure", &self.failure)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for RealtimeSession {
     fn drop(&mut self) {
         self.send_close();
@@ -689,4 +871,5 @@ impl fmt::Debug for RealtimeSession {
 const _: fn() = || {
     fn assert_send<T: Send>() {}
     assert_send::<RealtimeSession>();
+    assert_send::<RealtimeViewer>();
 };

@@ -377,10 +377,10 @@ impl State {
                 self.push_log(entry);
                 Outcome::Respond(resp)
             }
-            Ok((index, answer, key)) => {
+            Ok((grant, key)) => {
                 entry.status = Some(101);
                 self.push_log(entry);
-                super::livekit::run(self, index, answer, &key, body.socket());
+                super::livekit::run(self, grant, &key, body.socket());
                 Outcome::Drop
             }
         }

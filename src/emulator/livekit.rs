@@ -22,7 +22,7 @@ use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::{Role, WebSocket};
 
 use super::http::{RequestHead, Response};
-use super::realtime::{MediaAnswer, parse_query};
+use super::realtime::{Grant, MediaAnswer, Relayed, parse_query};
 use super::util::lock;
 use crate::realtime::media::engine::{self, Engine};
 use crate::realtime::media::signal::{self, Request, Response as Signal, Target};
@@ -77,7 +77,7 @@ fn looks_like_annex_b(data: &[u8]) -> bool {
 pub(crate) fn upgrade(
     state: &super::api::State,
     head: &RequestHead,
-) -> Result<(usize, MediaAnswer, String), Response> {
+) -> Result<(Grant, String), Response> {
     let error = |status: u16, detail: &str| Err(super::http::error_response(status, detail));
     let Some(key) = head.header("sec-websocket-key").map(str::to_owned) else {
         return error(426, "Upgrade Required: /livekit/rtc is a WebSocket");
@@ -98,19 +98,17 @@ pub(crate) fn upgrade(
     let room = lock(&state.realtime.rooms).get(&token).cloned();
     match room {
         None => error(401, "invalid token"),
-        Some((_, MediaAnswer::Refuse(status))) => error(status, "the token was refused"),
-        Some((index, answer)) => Ok((index, answer, key)),
+        Some(Grant {
+            answer: MediaAnswer::Refuse(status),
+            viewer: false,
+            ..
+        }) => error(status, "the token was refused"),
+        Some(grant) => Ok((grant, key)),
     }
 }
 
 /// Switches protocols and runs the room until the participant leaves.
-pub(crate) fn run(
-    state: &super::api::State,
-    index: usize,
-    answer: MediaAnswer,
-    key: &str,
-    stream: &mut TcpStream,
-) {
+pub(crate) fn run(state: &super::api::State, grant: Grant, key: &str, stream: &mut TcpStream) {
     let head = format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
         derive_accept_key(key.as_bytes())
@@ -133,10 +131,24 @@ pub(crate) fn run(
         return;
     }
     let ws = WebSocket::from_raw_socket(&mut *stream, Role::Server, None);
+    // A viewer gets what the session's room sends back, through a channel of its own.
+    let relay = grant.viewer.then(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        lock(&state.realtime.viewers)
+            .entry(grant.index)
+            .or_default()
+            .push(tx);
+        rx
+    });
     let mut room = Room {
         state,
-        index,
-        answer,
+        index: grant.index,
+        answer: if grant.viewer {
+            MediaAnswer::Serve
+        } else {
+            grant.answer
+        },
+        relay,
         ws,
         engine,
         candidate,
@@ -146,8 +158,18 @@ pub(crate) fn run(
         down_offer: None,
         frames: 0,
     };
-    room.log(|l| l.media_joined = true);
+    room.log(|l| {
+        if grant.viewer {
+            l.viewers_joined += 1;
+        } else {
+            l.media_joined = true;
+        }
+    });
     room.run();
+    if !grant.viewer {
+        // The session's room is gone: so are its viewers' feeds.
+        lock(&state.realtime.viewers).remove(&grant.index);
+    }
     drop(room);
     let _ = stream.shutdown(Shutdown::Both);
 }
@@ -156,6 +178,8 @@ struct Room<'a, S: io::Read + io::Write> {
     state: &'a super::api::State,
     index: usize,
     answer: MediaAnswer,
+    /// A viewer's feed of the session's frames.
+    relay: Option<std::sync::mpsc::Receiver<Relayed>>,
     ws: WebSocket<S>,
     engine: Engine,
     candidate: Candidate,
@@ -223,6 +247,9 @@ impl<S: io::Read + io::Write> Room<'_, S> {
                 }
             }
             let _ = self.ws.flush();
+            if !self.relay_frames() {
+                return;
+            }
             events.clear();
             if self
                 .engine
@@ -385,7 +412,48 @@ impl<S: io::Read + io::Write> Room<'_, S> {
         }
     }
 
-    /// Sends a received frame back, transformed; `false` ends the room.
+    /// A viewer's room: sends what the session's room relayed; `false` once that room is gone.
+    fn relay_frames(&mut self) -> bool {
+        let Some(relay) = self.relay.take() else {
+            return true;
+        };
+        let alive = loop {
+            match relay.try_recv() {
+                Ok((data, time, codec)) => {
+                    let _ = self.write_down(data, time, codec);
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break true,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break false,
+            }
+        };
+        self.relay = Some(relay);
+        alive
+    }
+
+    /// Writes a frame on the subscriber connection; whether it was written.
+    fn write_down(
+        &mut self,
+        data: Vec<u8>,
+        time: str0m::media::MediaTime,
+        codec: str0m::format::Codec,
+    ) -> bool {
+        let Some(mid) = self.down_mid else {
+            return false;
+        };
+        let Some(writer) = self.down.writer(mid) else {
+            return false;
+        };
+        let Some(pt) = writer
+            .payload_params()
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())
+        else {
+            return false;
+        };
+        writer.write(pt, Instant::now(), time, data).is_ok()
+    }
+
+    /// Sends a received frame back, transformed (and to the viewers); `false` ends the room.
     fn echo(&mut self, data: &str0m::media::MediaData) -> bool {
         let index = self.frames;
         self.frames += 1;
@@ -399,21 +467,11 @@ impl<S: io::Read + io::Write> Room<'_, S> {
             }
         }
         let out = transformed_frame(&data.data, index, prompt.flatten().as_deref());
-        let Some(mid) = self.down_mid else {
-            return true;
-        };
-        let Some(writer) = self.down.writer(mid) else {
-            return true;
-        };
         let codec = data.params.spec().codec;
-        let Some(pt) = writer
-            .payload_params()
-            .find(|p| p.spec().codec == codec)
-            .map(|p| p.pt())
-        else {
-            return true;
-        };
-        if writer.write(pt, Instant::now(), data.time, out).is_ok() {
+        if let Some(viewers) = lock(&self.state.realtime.viewers).get_mut(&self.index) {
+            viewers.retain(|v| v.send((out.clone(), data.time, codec)).is_ok());
+        }
+        if self.write_down(out, data.time, codec) {
             self.log(|l| l.frames_sent += 1);
         }
         true

@@ -225,6 +225,8 @@ pub struct RealtimeSessionLog {
     pub frames_sent: u64,
     /// Whether the participant left with a `LeaveRequest`.
     pub media_left: bool,
+    /// Viewers that joined the room (`watch-stream`, then the room receive-only).
+    pub viewers_joined: u32,
 }
 
 impl RealtimeSessionLog {
@@ -255,9 +257,26 @@ impl RealtimeSessionLog {
 pub(crate) struct RealtimeState {
     pub script: std::sync::Mutex<RealtimeScript>,
     pub sessions: std::sync::Mutex<Vec<RealtimeSessionLog>>,
-    /// The LiveKit tokens handed out, to the session (index) and its script's media answer.
-    pub rooms: std::sync::Mutex<std::collections::HashMap<String, (usize, MediaAnswer)>>,
+    /// The LiveKit tokens handed out (room info and `watch-stream`).
+    pub rooms: std::sync::Mutex<std::collections::HashMap<String, Grant>>,
+    /// The viewers of each session (by index): where its room sends the frames it sends back.
+    pub viewers:
+        std::sync::Mutex<std::collections::HashMap<usize, Vec<std::sync::mpsc::Sender<Relayed>>>>,
 }
+
+/// What a LiveKit token lets in.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    /// The session's index in the log.
+    pub index: usize,
+    /// The script's answer, for the session's own participant.
+    pub answer: MediaAnswer,
+    /// A viewer (receive-only), from `watch-stream`.
+    pub viewer: bool,
+}
+
+/// A frame a session's room relays to its viewers: the bytes, the RTP time, the codec.
+pub(crate) type Relayed = (Vec<u8>, str0m::media::MediaTime, str0m::format::Codec);
 
 /// At most this many sessions are remembered.
 const MAX_SESSIONS: usize = 1000;
@@ -375,6 +394,7 @@ pub(crate) fn upgrade(
             frames_received: 0,
             frames_sent: 0,
             media_left: false,
+            viewers_joined: 0,
         });
         sessions.len() - 1
     };
@@ -416,15 +436,23 @@ pub(crate) fn watch(state: &super::api::State, room: &str, port: u16) -> Respons
     let sessions = lock(&state.realtime.sessions);
     match sessions
         .iter()
-        .rev()
-        .find(|s| s.room_name.as_deref() == Some(room))
+        .rposition(|s| s.room_name.as_deref() == Some(room))
     {
-        Some(s) => {
+        Some(index) => {
+            let token = random_id("lk_emulator_viewer_");
+            lock(&state.realtime.rooms).insert(
+                token.clone(),
+                Grant {
+                    index,
+                    answer: MediaAnswer::Serve,
+                    viewer: true,
+                },
+            );
             let body = json!({
                 "livekit_url": livekit_url(port),
-                "token": random_id("lk_emulator_viewer_"),
+                "token": token,
                 "room_name": room,
-                "session_id": s.session_id,
+                "session_id": sessions[index].session_id,
             });
             Response::new(200, "application/json", body.to_string().into_bytes())
         }
@@ -620,8 +648,14 @@ impl Session<'_> {
                 let session_id = random_id("sess_");
                 let room_name = random_id("room_");
                 let token = random_id("lk_emulator_");
-                lock(&self.state.realtime.rooms)
-                    .insert(token.clone(), (self.index, self.script.media.clone()));
+                lock(&self.state.realtime.rooms).insert(
+                    token.clone(),
+                    Grant {
+                        index: self.index,
+                        answer: self.script.media.clone(),
+                        viewer: false,
+                    },
+                );
                 let info = json!({
                     "type": "livekit_room_info",
                     "livekit_url": livekit_url(self.port),

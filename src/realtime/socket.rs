@@ -131,7 +131,7 @@ fn run<D: Deliver>(dial: &Dial, commands: &mpsc::Receiver<Command>, out: &D) {
 }
 
 impl RealtimeError {
-    fn with_status_opt(self, status: Option<u16>) -> Self {
+    pub(crate) fn with_status_opt(self, status: Option<u16>) -> Self {
         match status {
             Some(s) => self.with_status(s),
             None => self,

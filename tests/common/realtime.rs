@@ -6,7 +6,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use decart::emulator::{
-    AckAnswer, AfterTicks, Credential, Emulator, JoinAnswer, RealtimeScript, RealtimeSessionLog,
+    AckAnswer, AfterTicks, Credential, Emulator, JoinAnswer, MediaAnswer, RealtimeScript,
+    RealtimeSessionLog,
 };
 use decart::realtime::{RealtimeErrorKind, RealtimeEvent, RealtimeOptions, SetImage};
 use decart::{CreateTokenOptions, Error, models};
@@ -159,6 +160,351 @@ pub async fn frames_make_the_round_trip_transformed() {
     assert!(log.media_joined && log.media_left);
     assert_eq!((log.frames_received, log.frames_sent), (20, 20));
     assert_eq!(log.media_codec.as_deref(), Some("h264"));
+}
+
+fn frame(n: u32) -> decart::realtime::VideoFrame {
+    decart::realtime::VideoFrame::new(access_unit(n, 1200), Duration::from_millis(33) * n)
+}
+
+/// Receives until `count` frames came (or 5 s passed).
+#[maybe_async]
+async fn receive(
+    session: &mut super::RealtimeSession,
+    count: usize,
+) -> Vec<decart::realtime::VideoFrame> {
+    let mut got = Vec::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while got.len() < count && Instant::now() < until {
+        if let Some(f) = session.next_frame(Duration::from_millis(50)).await.unwrap() {
+            got.push(f);
+        }
+    }
+    got
+}
+
+#[maybe_async]
+pub async fn a_new_prompt_shows_in_the_frames_that_follow() {
+    let emu = Emulator::start().unwrap();
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast().initial_prompt("first", true))
+        .await
+        .unwrap();
+    session.send_frame(frame(0)).unwrap();
+    let before = receive(&mut session, 1).await;
+    session.set_prompt("second", true).await.unwrap();
+    session.send_frame(frame(1)).unwrap();
+    let after = receive(&mut session, 1).await;
+    assert_eq!(
+        before[0].data(),
+        decart::emulator::transformed_frame(&access_unit(0, 1200), 0, Some("first"))
+    );
+    assert_eq!(
+        after[0].data(),
+        decart::emulator::transformed_frame(&access_unit(1, 1200), 1, Some("second"))
+    );
+}
+
+#[maybe_async]
+pub async fn vp8_is_published_when_asked() {
+    let emu = Emulator::start().unwrap();
+    let mut session = client(&emu)
+        .realtime()
+        .connect(
+            &model(),
+            fast().video_codec(decart::realtime::VideoCodec::Vp8),
+        )
+        .await
+        .unwrap();
+    // A VP8 key frame's first bytes, then filler: the emulator sends VP8 back unchanged.
+    let vp8 = [
+        &[0x10u8, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x00, 0x05, 0xd0, 0x02][..],
+        &[7; 500],
+    ]
+    .concat();
+    session
+        .send_frame(decart::realtime::VideoFrame::new(
+            vp8.clone(),
+            Duration::ZERO,
+        ))
+        .unwrap();
+    let got = receive(&mut session, 1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data(), vp8);
+    let log = last_session_when(&emu, |l| l.media_codec.is_some());
+    assert_eq!(log.media_codec.as_deref(), Some("vp8"));
+}
+
+#[maybe_async]
+pub async fn a_refused_livekit_token_fails_connect() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::Refuse(401)));
+    let e = realtime_error(client(&emu).realtime().connect(&model(), fast()).await);
+    assert_eq!(
+        (e.kind(), e.status()),
+        (RealtimeErrorKind::Rejected, Some(401))
+    );
+    assert!(e.message().contains("LiveKit"), "{e}");
+    assert!(e.is_permanent());
+    assert!(!e.to_string().contains("lk_emulator_"), "{e}");
+    // The control socket was closed too.
+    let log = last_session_when(&emu, |l| l.ended);
+    assert!(log.ended);
+}
+
+#[maybe_async]
+pub async fn an_unanswered_offer_is_a_media_timeout() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::NoAnswer));
+    let started = Instant::now();
+    let e = realtime_error(
+        client(&emu)
+            .realtime()
+            .connect(&model(), fast().media_timeout(Duration::from_millis(400)))
+            .await,
+    );
+    assert_eq!(e.kind(), RealtimeErrorKind::Timeout);
+    assert!(
+        e.message().contains("did not answer the publisher's offer"),
+        "{e}"
+    );
+    assert!(e.is_retryable());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[maybe_async]
+pub async fn an_ice_failure_is_typed() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::BlockMedia));
+    let e = realtime_error(
+        client(&emu)
+            .realtime()
+            .connect(&model(), fast().media_timeout(Duration::from_millis(600)))
+            .await,
+    );
+    assert_eq!(e.kind(), RealtimeErrorKind::Ice);
+    assert_eq!(e.code(), "REALTIME_ICE_ERROR");
+    assert!(e.message().contains("ICE"), "{e}");
+}
+
+#[maybe_async]
+pub async fn a_dropped_signal_socket_fails_connect() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::DropAfterJoin));
+    let e = realtime_error(client(&emu).realtime().connect(&model(), fast()).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Closed, "{e}");
+    assert!(e.message().contains("LiveKit"), "{e}");
+    assert!(e.is_retryable());
+}
+
+#[maybe_async]
+pub async fn a_room_lost_mid_session_ends_it_after_the_frames_before() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::DropAfterFrames(3)));
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    for n in 0..3 {
+        session.send_frame(frame(n)).unwrap();
+    }
+    let got = receive(&mut session, 3).await;
+    assert_eq!(got.len(), 3);
+    session.send_frame(frame(3)).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        match session.next_frame(Duration::from_millis(100)).await {
+            Err(Error::Realtime(e)) => break e,
+            Ok(_) if Instant::now() < until => {}
+            other => panic!("expected the room's loss, got {other:?}"),
+        }
+    };
+    assert_eq!(e.kind(), RealtimeErrorKind::Closed, "{e}");
+    assert!(session.is_closed());
+    let again = realtime_error(session.send_frame(frame(4)));
+    assert_eq!(again, e);
+}
+
+#[maybe_async]
+pub async fn a_server_error_mid_session_ends_the_media_too() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .ticks(1, Duration::from_millis(300))
+            .after_ticks(AfterTicks::Error("Server at capacity".into())),
+    );
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    session.send_frame(frame(0)).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        match session.next_frame(Duration::from_millis(100)).await {
+            Err(Error::Realtime(e)) => break e,
+            Ok(_) if Instant::now() < until => {}
+            other => panic!("expected the server's error, got {other:?}"),
+        }
+    };
+    assert_eq!(
+        (e.kind(), e.message()),
+        (RealtimeErrorKind::Server, "Server at capacity")
+    );
+    // The participant left the room.
+    let log = last_session_when(&emu, |l| l.media_left);
+    assert!(log.media_left);
+}
+
+#[maybe_async]
+pub async fn frames_without_media_or_bytes_are_refused() {
+    let emu = Emulator::start().unwrap();
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast().media(false))
+        .await
+        .unwrap();
+    assert!(!session.has_media());
+    let e = session.send_frame(frame(0)).unwrap_err();
+    assert_eq!(e.code(), "INVALID_INPUT");
+    let e = session
+        .next_frame(Duration::from_millis(10))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_INPUT");
+    let log = last_session_when(&emu, |l| l.room_name.is_some());
+    assert!(!log.media_joined, "no participant joined");
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let empty = decart::realtime::VideoFrame::new(Vec::new(), Duration::ZERO);
+    assert_eq!(
+        session.send_frame(empty).unwrap_err().code(),
+        "INVALID_INPUT"
+    );
+    let e = client(&emu)
+        .realtime()
+        .connect(&model(), fast().video_size(0, 720))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_INPUT");
+}
+
+#[maybe_async]
+pub async fn unread_frames_are_bounded_and_counted() {
+    let emu = Emulator::start().unwrap();
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let total = decart::realtime::MAX_BUFFERED_FRAMES as u32 + 20;
+    for n in 0..total {
+        // Paced (a burst would overflow loopback's socket buffers and lose frames).
+        std::thread::sleep(Duration::from_millis(2));
+        loop {
+            match session.send_frame(frame(n)) {
+                Ok(()) => break,
+                Err(Error::Realtime(e)) if e.kind() == RealtimeErrorKind::Backpressure => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    last_session_when(&emu, |l| l.frames_sent == u64::from(total));
+    // Whatever waits beyond the bound was dropped, and counted.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut kept = 0;
+    while session
+        .next_frame(Duration::from_millis(200))
+        .await
+        .unwrap()
+        .is_some()
+    {
+        kept += 1;
+    }
+    let stats = session.media_stats();
+    assert_eq!(kept, decart::realtime::MAX_BUFFERED_FRAMES);
+    assert_eq!(stats.frames_dropped, 20, "{stats:?}");
+    assert_eq!(stats.frames_sent, u64::from(total));
+}
+
+#[maybe_async]
+pub async fn dropping_a_session_leaves_the_room() {
+    let emu = Emulator::start().unwrap();
+    let session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    drop(session);
+    let log = last_session_when(&emu, |l| l.media_left && l.ended);
+    assert!(log.media_left && log.closed_by_client);
+}
+
+#[maybe_async]
+pub async fn a_viewer_sees_what_the_session_gets_back_and_ends_with_it() {
+    let emu = Emulator::start().unwrap();
+    let client = client(&emu);
+    let mut session = client
+        .realtime()
+        .connect(&model(), fast().initial_prompt("shared", false))
+        .await
+        .unwrap();
+    let mut viewer = client
+        .realtime()
+        .subscribe(&session.subscribe_token(), fast())
+        .await
+        .unwrap();
+    assert_eq!(viewer.info().room_name, session.room_info().room_name);
+    assert!(!format!("{viewer:?}").contains("lk_emulator_"));
+    for n in 0..5 {
+        session.send_frame(frame(n)).unwrap();
+    }
+    let own = receive(&mut session, 5).await;
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while seen.len() < 5 && Instant::now() < until {
+        if let Some(f) = viewer.next_frame(Duration::from_millis(50)).await.unwrap() {
+            seen.push(f);
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    for (n, (a, b)) in own.iter().zip(&seen).enumerate() {
+        assert_eq!(a.data(), b.data(), "frame {n}");
+        assert_eq!(a.timestamp(), b.timestamp(), "frame {n}");
+    }
+    assert_eq!(viewer.media_stats().frames_received, 5);
+    let log = last_session_when(&emu, |l| l.viewers_joined == 1);
+    assert_eq!(log.viewers_joined, 1);
+    // The session ends: so does the viewer's room.
+    session.close().await.unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        match viewer.next_frame(Duration::from_millis(100)).await {
+            Err(Error::Realtime(e)) => break e,
+            Ok(None) if Instant::now() < until => {}
+            other => panic!("expected the viewer's end, got {other:?}"),
+        }
+    };
+    assert_eq!(e.kind(), RealtimeErrorKind::Closed, "{e}");
+    assert!(viewer.is_closed());
+    viewer.close().await.unwrap();
+    // A token that is not one is refused before anything is dialled.
+    let e = client
+        .realtime()
+        .subscribe("not a token", fast())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_INPUT");
 }
 
 #[maybe_async]
@@ -493,9 +839,10 @@ pub async fn a_server_error_mid_session_ends_it_after_the_earlier_events() {
             .ticks(1, Duration::from_millis(10))
             .after_ticks(AfterTicks::Error("Invalid session".into())),
     );
+    // The control channel alone: with media, the error would come during `connect`.
     let mut session = client(&emu)
         .realtime()
-        .connect(&model(), fast())
+        .connect(&model(), fast().media(false))
         .await
         .unwrap();
     let first = session.next_event(Duration::from_secs(2)).await.unwrap();
@@ -549,7 +896,7 @@ pub async fn a_dropped_socket_is_typed_at_join_at_a_request_and_mid_session() {
     );
     let mut session = client(&emu)
         .realtime()
-        .connect(&model(), fast())
+        .connect(&model(), fast().media(false))
         .await
         .unwrap();
     let first = session.next_event(Duration::from_secs(2)).await.unwrap();
@@ -843,6 +1190,18 @@ macro_rules! realtime_tests {
     ($async_test:ident) => {
         $async_test!(realtime:
             frames_make_the_round_trip_transformed,
+            a_new_prompt_shows_in_the_frames_that_follow,
+            vp8_is_published_when_asked,
+            a_refused_livekit_token_fails_connect,
+            an_unanswered_offer_is_a_media_timeout,
+            an_ice_failure_is_typed,
+            a_dropped_signal_socket_fails_connect,
+            a_room_lost_mid_session_ends_it_after_the_frames_before,
+            a_server_error_mid_session_ends_the_media_too,
+            frames_without_media_or_bytes_are_refused,
+            unread_frames_are_bounded_and_counted,
+            dropping_a_session_leaves_the_room,
+            a_viewer_sees_what_the_session_gets_back_and_ends_with_it,
             connect_gives_the_room_and_the_session_id,
             the_url_and_the_pipelined_messages_on_the_wire,
             prompts_and_images_resolve_on_their_acks,

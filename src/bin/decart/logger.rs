@@ -48,8 +48,11 @@ impl Log for Stderr {
         let target = metadata.target();
         // At trace level ureq's protocol crate dumps the raw request bytes, the API key among
         // them (its header log redacts the key; the byte dump cannot), and ureq logs whole
-        // URLs, a signed input URL's query among them. Never shown.
-        if metadata.level() == Level::Trace && target.starts_with("ureq") {
+        // URLs, a signed input URL's query among them; tungstenite logs whole WebSocket frames,
+        // a realtime room's LiveKit token among them. Never shown.
+        if metadata.level() == Level::Trace
+            && (target.starts_with("ureq") || target.starts_with("tungstenite"))
+        {
             return false;
         }
         let sdk = target == "decart" || target.starts_with("decart::");
@@ -108,6 +111,7 @@ mod tests {
         };
         assert!(logger.enabled(&meta("decart::api::client")));
         assert!(!logger.enabled(&meta("ureq::pool")));
+        assert!(!logger.enabled(&meta("tungstenite::protocol")));
         assert!(!logger.enabled(&meta("decartx")));
         let args = format_args!("a\nb");
         let record = Record::builder()

@@ -48,8 +48,11 @@ pub(crate) struct MediaDial {
     pub height: u32,
     /// The signal WebSocket's TCP, TLS and upgrade, within this.
     pub connect_timeout: Duration,
-    /// From the start of the thread until the publisher's media path is up.
+    /// From the start of the thread until the media path is up (the publisher's, or for a
+    /// viewer the subscriber's).
     pub media_timeout: Duration,
+    /// Whether to publish a video track (a session) or only receive (a viewer).
+    pub publish: bool,
 }
 
 /// What the session asks of the thread.
@@ -126,7 +129,8 @@ pub(crate) fn spawn<D: Deliver>(dial: MediaDial, out: D) -> Result<MediaHandle, 
             let secret = dial.token.clone();
             let end = match run(&dial, &rx, &out, &thread_waker, &thread_shared) {
                 Ok(()) => media_error(RealtimeErrorKind::Closed, "the media was closed"),
-                Err(e) => RealtimeError::new(e.kind(), scrub(e.message(), &secret)),
+                Err(e) => RealtimeError::new(e.kind(), scrub(e.message(), &secret))
+                    .with_status_opt(e.status()),
             };
             out.deliver(Inbound::MediaEnded(end));
         })
@@ -172,7 +176,9 @@ pub(crate) fn signal_url(livekit_url: &str, token: &str, redact: bool) -> Result
         .append_pair("sdk", "rust")
         .append_pair("version", env!("CARGO_PKG_VERSION"))
         .append_pair("protocol", &signal::PROTOCOL_VERSION.to_string());
-    Ok(url.into())
+    let url: String = url.into();
+    // Shown as the control URL's key is: `<redacted>`, not percent-encoded.
+    Ok(url.replacen("access_token=%3Credacted%3E", "access_token=<redacted>", 1))
 }
 
 fn run<D: Deliver>(
@@ -186,6 +192,7 @@ fn run<D: Deliver>(
     let connect_error = |m: String| media_error(RealtimeErrorKind::Connect, m);
     let url = signal_url(&dial.url, &dial.token, false).map_err(connect_error)?;
     let redacted = signal_url(&dial.url, &dial.token, true).map_err(connect_error)?;
+    log::debug!("realtime: joining the LiveKit room at {redacted}");
     let parsed = url::Url::parse(&url).map_err(|e| connect_error(e.to_string()))?;
     let host = parsed.host_str().unwrap_or_default().to_owned();
     let port = parsed.port_or_known_default().unwrap_or(443);
@@ -213,11 +220,7 @@ fn run<D: Deliver>(
     .map_err(|e| {
         // The same failure, named as the LiveKit leg's.
         let message = format!("LiveKit signal connection: {}", e.message());
-        let kind = e.kind();
-        match e.status() {
-            Some(s) => RealtimeError::new(kind, message).with_status(s),
-            None => RealtimeError::new(kind, message),
-        }
+        RealtimeError::new(e.kind(), message).with_status_opt(e.status())
     })?;
     let deadline = started.checked_add(dial.media_timeout);
     match connected {
@@ -235,6 +238,8 @@ fn run<D: Deliver>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Join,
+    /// A viewer waits for the subscriber's offer.
+    Offer,
     Publish,
     Answer,
     Ice,
@@ -427,6 +432,10 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                 RealtimeErrorKind::Timeout,
                 "the LiveKit server sent no join response",
             ),
+            Stage::Offer => (
+                RealtimeErrorKind::Timeout,
+                "the LiveKit server sent no offer for the subscriber",
+            ),
             Stage::Publish => (
                 RealtimeErrorKind::Timeout,
                 "the LiveKit server did not publish the video track",
@@ -479,6 +488,10 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                     self.last_pong = Instant::now();
                 }
                 self.note_participants(&join.other_participants);
+                if !self.dial.publish {
+                    self.stage = Stage::Offer;
+                    return Ok(());
+                }
                 let source = lk::TrackSource::Camera as i32;
                 self.send(Request::AddTrack(lk::AddTrackRequest {
                     cid: TRACK_CID.to_owned(),
@@ -637,6 +650,9 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                 Target::Subscriber,
             ))?;
         }
+        if !self.dial.publish && self.stage == Stage::Offer {
+            self.stage = Stage::Ice;
+        }
         Ok(())
     }
 
@@ -685,10 +701,17 @@ impl<'a, S: Read + Write> Participant<'a, S> {
         shared: &Shared,
     ) -> Result<(), RealtimeError> {
         match (peer, event) {
-            (0, Event::Connected) => {
+            (p, Event::Connected) if (p == 0) == self.dial.publish => {
                 if self.stage != Stage::Ready {
                     self.stage = Stage::Ready;
-                    log::debug!("realtime: publishing to the LiveKit room");
+                    log::debug!(
+                        "realtime: {} the LiveKit room",
+                        if self.dial.publish {
+                            "publishing to"
+                        } else {
+                            "watching"
+                        }
+                    );
                     if !out.deliver(Inbound::MediaReady) {
                         return Err(media_error(
                             RealtimeErrorKind::Closed,
@@ -782,6 +805,10 @@ fn signal_broke(e: &tungstenite::Error) -> RealtimeError {
             RealtimeErrorKind::Closed,
             format!("the LiveKit signal connection broke: {io}"),
         ),
+        tungstenite::Error::Protocol(p) => media_error(
+            RealtimeErrorKind::Closed,
+            format!("the LiveKit signal connection broke: {p}"),
+        ),
         other => media_error(
             RealtimeErrorKind::Protocol,
             format!("the LiveKit signal connection: {other}"),
@@ -799,7 +826,7 @@ mod tests {
         assert!(u.starts_with("wss://lk.example/rtc?access_token=t0k&auto_subscribe=1"));
         assert!(u.ends_with(&format!("protocol={}", signal::PROTOCOL_VERSION)));
         let r = signal_url("https://lk.example/base", "t0k", true).unwrap();
-        assert!(r.starts_with("wss://lk.example/base/rtc?access_token=%3Credacted%3E"));
+        assert!(r.starts_with("wss://lk.example/base/rtc?access_token=<redacted>&"));
         assert!(!r.contains("t0k"));
         for bad in ["nope", "ftp://x", "ws://"] {
             assert!(signal_url(bad, "t", false).is_err(), "{bad}");
