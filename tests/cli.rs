@@ -1209,6 +1209,34 @@ fn realtime_streams_a_file_through_the_emulator() {
         );
     }
 
+    // VP8 in IVF: a VP8 session, the frames back as they went (the emulator changes H.264
+    // only), in an IVF file.
+    let vp8: Vec<Vec<u8>> = (0..15u8)
+        .map(|i| {
+            let mut f = vec![if i % 10 == 0 { 0x10 } else { 0x11 }, i];
+            f.extend((0..150).map(|j: u8| j.wrapping_mul(3) | 1));
+            f
+        })
+        .collect();
+    let vp8_in = dir.write("vp8.ivf", &ivf(b"VP80", &vp8));
+    let vp8_out = dir.path("vp8-out.ivf");
+    decart(
+        &emu,
+        &realtime_args(&vp8_in, &s(&vp8_out), &["--fps", "100"]),
+    )
+    .ok();
+    let (fourcc, _, _, count, frames) = parse_ivf(&std::fs::read(&vp8_out).unwrap());
+    assert_eq!((&fourcc, count), (b"VP80", 15));
+    assert!(frames == vp8);
+    assert_eq!(
+        emu.realtime_sessions()
+            .last()
+            .unwrap()
+            .media_codec
+            .as_deref(),
+        Some("vp8")
+    );
+
     // Stdin to stdout.
     let args = realtime_args("-", "-", &["--fps", "100"]);
     let (code, stdout, stderr) = decart_bytes(&emu, &dir.0, &args, &aus[..20].concat());
