@@ -233,6 +233,7 @@ fn help_lists_the_commands_and_the_exit_codes() {
         "tokens",
         "image",
         "video",
+        "realtime",
         "jobs",
         "files",
         "models",
@@ -311,6 +312,26 @@ fn bad_arguments_exit_2() {
         &["files", "upload", "f", "--ttl", "forever"],
         &["models", "--kind", "audio"],
         &["emulator", "--port", "http"],
+        &["realtime", "lucy-2.1", "-p", "x", "-i", "in.h264"],
+        &["realtime", "lucy-2.1", "-i", "in.h264", "-o", "o.h264"],
+        &[
+            "realtime", "lucy-2.1", "-p", "x", "-i", "in.h264", "-o", "o.h264", "--fps", "0",
+        ],
+        &[
+            "realtime", "lucy-2.1", "-p", "x", "-i", "in.h264", "-o", "o.h264", "--fps", "1000",
+        ],
+        &[
+            "realtime",
+            "lucy-2.1",
+            "-p",
+            "x",
+            "-i",
+            "in.h264",
+            "-o",
+            "o.h264",
+            "--duration",
+            "0",
+        ],
     ] {
         decart_bare(args).usage_error();
     }
@@ -1051,6 +1072,408 @@ fn ctrl_c_cancels_the_wait_cleanly() {
 }
 
 // ---------------------------------------------------------------------------------------
+// realtime
+
+const RT_PROMPT: &str = "make it snow";
+
+/// Made-up H.264 access units in Annex B form: SPS, PPS and an IDR slice every 30 frames, a P
+/// slice between; the frame number in the bytes, never a zero byte after the start codes.
+fn access_units(n: usize) -> Vec<Vec<u8>> {
+    const SPS: &[u8] = &[
+        0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8,
+    ];
+    const PPS: &[u8] = &[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80];
+    (0..n)
+        .map(|i| {
+            let mut au = Vec::new();
+            if i % 30 == 0 {
+                au.extend_from_slice(SPS);
+                au.extend_from_slice(PPS);
+                au.extend_from_slice(&[0, 0, 0, 1, 0x65, 0x88]);
+            } else {
+                au.extend_from_slice(&[0, 0, 0, 1, 0x41, 0x9a]);
+            }
+            au.extend((i as u32).to_be_bytes().map(|b| b | 0x80));
+            au.extend((0..100 + i % 50).map(|j| ((i * 13 + j * 7) % 200) as u8 + 20));
+            au
+        })
+        .collect()
+}
+
+/// What the emulator sends back for `aus`, one after the other.
+fn transformed(aus: &[Vec<u8>], prompt: &str) -> Vec<u8> {
+    aus.iter()
+        .enumerate()
+        .flat_map(|(i, au)| emulator::transformed_frame(au, i as u64, Some(prompt)))
+        .collect()
+}
+
+/// An IVF file of `frames`.
+fn ivf(fourcc: &[u8; 4], frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"DKIF\x00\x00\x20\x00".to_vec();
+    out.extend_from_slice(fourcc);
+    out.extend_from_slice(&640u16.to_le_bytes());
+    out.extend_from_slice(&360u16.to_le_bytes());
+    out.extend_from_slice(&30u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&(frames.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    for (i, f) in frames.iter().enumerate() {
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(i as u64).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// The header fields and frames of an IVF file: `(fourcc, width, height, count, frames)`.
+fn parse_ivf(bytes: &[u8]) -> ([u8; 4], u16, u16, u32, Vec<Vec<u8>>) {
+    assert_eq!(&bytes[..4], b"DKIF");
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    let fourcc = bytes[8..12].try_into().unwrap();
+    let mut frames = Vec::new();
+    let mut at = 32;
+    while at < bytes.len() {
+        let len = u32_at(at) as usize;
+        frames.push(bytes[at + 12..at + 12 + len].to_vec());
+        at += 12 + len;
+    }
+    (fourcc, u16_at(12), u16_at(14), u32_at(24), frames)
+}
+
+fn realtime_args<'a>(input: &'a str, output: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "realtime", "lucy-2.1", "-p", RT_PROMPT, "-i", input, "-o", output,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn realtime_streams_a_file_through_the_emulator() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let aus = access_units(45);
+    let input = dir.write("in.h264", &aus.concat());
+    let out = dir.path("out.h264");
+    let started = Instant::now();
+    let run = decart(&emu, &realtime_args(&input, &s(&out), &["--fps", "60"]));
+    run.ok();
+    // Paced: 45 frames at 60 fps take 0.73 s at least.
+    assert!(started.elapsed() >= Duration::from_millis(730), "{run:?}");
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    let written = std::fs::read(&out).unwrap();
+    assert_eq!(written.len(), transformed(&aus, RT_PROMPT).len());
+    assert!(
+        written == transformed(&aus, RT_PROMPT),
+        "each access unit is the emulator's transform of the one sent, in order"
+    );
+    for row in [
+        "sent        45 frames",
+        "received    45 frames",
+        "round trip  median ",
+        "(45 frames)",
+        "H.264 Annex B",
+    ] {
+        assert!(run.stdout.contains(row), "{row}: {}", run.stdout);
+    }
+    let log = &emu.realtime_sessions()[0];
+    assert_eq!(log.prompt.as_deref(), Some(RT_PROMPT));
+    assert_eq!(log.media_codec.as_deref(), Some("h264"));
+    assert_eq!((log.frames_received, log.frames_sent), (45, 45));
+    assert!(log.closed_by_client, "the session is closed");
+    // No temporary file left beside the output.
+    let names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(sorted(names), ["in.h264", "out.h264"]);
+
+    // IVF in (H.264 frames), IVF out: the header names the codec and the size, the frame
+    // count is written at the end.
+    let ivf_in = dir.write("in.ivf", &ivf(b"H264", &aus[..20]));
+    let ivf_out = dir.path("out.ivf");
+    decart(
+        &emu,
+        &realtime_args(&ivf_in, &s(&ivf_out), &["--fps", "100"]),
+    )
+    .ok();
+    let (fourcc, w, h, count, frames) = parse_ivf(&std::fs::read(&ivf_out).unwrap());
+    assert_eq!((&fourcc, w, h, count), (b"H264", 640, 360, 20));
+    assert_eq!(frames.len(), 20);
+    for (i, (frame, au)) in frames.iter().zip(&aus).enumerate() {
+        assert!(
+            *frame == emulator::transformed_frame(au, i as u64, Some(RT_PROMPT)),
+            "frame {i}"
+        );
+    }
+
+    // VP8 in IVF: a VP8 session, the frames back as they went (the emulator changes H.264
+    // only), in an IVF file.
+    let vp8: Vec<Vec<u8>> = (0..15u8)
+        .map(|i| {
+            let mut f = vec![if i % 10 == 0 { 0x10 } else { 0x11 }, i];
+            f.extend((0..150).map(|j: u8| j.wrapping_mul(3) | 1));
+            f
+        })
+        .collect();
+    let vp8_in = dir.write("vp8.ivf", &ivf(b"VP80", &vp8));
+    let vp8_out = dir.path("vp8-out.ivf");
+    decart(
+        &emu,
+        &realtime_args(&vp8_in, &s(&vp8_out), &["--fps", "100"]),
+    )
+    .ok();
+    let (fourcc, _, _, count, frames) = parse_ivf(&std::fs::read(&vp8_out).unwrap());
+    assert_eq!((&fourcc, count), (b"VP80", 15));
+    assert!(frames == vp8);
+    assert_eq!(
+        emu.realtime_sessions()
+            .last()
+            .unwrap()
+            .media_codec
+            .as_deref(),
+        Some("vp8")
+    );
+
+    // Stdin to stdout.
+    let args = realtime_args("-", "-", &["--fps", "100"]);
+    let (code, stdout, stderr) = decart_bytes(&emu, &dir.0, &args, &aus[..20].concat());
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert!(stdout == transformed(&aus[..20], RT_PROMPT));
+    assert!(!dir.path("-").exists());
+}
+
+#[test]
+fn realtime_duration_cuts_the_stream() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let aus = access_units(90);
+    let input = dir.write("in.h264", &aus.concat());
+    let out = dir.path("out.h264");
+    let started = Instant::now();
+    let out_arg = s(&out);
+    let args = realtime_args(&input, &out_arg, &["--duration", "0.5", "--fps", "30"]);
+    let mut all = vec!["--json"];
+    all.extend(args);
+    let doc = decart(&emu, &all).ok().json();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "not the whole 3 s file"
+    );
+    // Timestamps 0, 1/30, …, 14/30 s: 15 frames.
+    assert_eq!(
+        (doc["frames_sent"].as_u64(), doc["frames_received"].as_u64()),
+        (Some(15), Some(15))
+    );
+    assert_eq!(doc["duration_s"], 0.5);
+    assert_eq!(doc["interrupted"], false);
+    assert_eq!(doc["output"], s(&out));
+    assert!(doc["rtt_ms"]["median"].as_f64().unwrap() <= doc["rtt_ms"]["max"].as_f64().unwrap());
+    assert!(doc["first_frame_ms"].as_u64().unwrap() >= doc["connect_ms"].as_u64().unwrap());
+    assert!(std::fs::read(&out).unwrap() == transformed(&aus[..15], RT_PROMPT));
+}
+
+#[test]
+fn realtime_refuses_bad_inputs_before_connecting() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let out = dir.path("out.h264");
+    let aus = access_units(3);
+    let mut lying = ivf(b"H264", &aus);
+    lying[32..36].copy_from_slice(&100_000u32.to_le_bytes());
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "garbage.h264",
+            b"this is not a video at all".to_vec(),
+            "neither an H.264",
+        ),
+        ("empty.h264", Vec::new(), "empty"),
+        (
+            "movie.mp4",
+            b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom and the rest".to_vec(),
+            "looks like an MP4",
+        ),
+        ("short.ivf", b"DKIF\0\0\x20\0H264".to_vec(), "truncated"),
+        ("lying.ivf", lying, "announces 100000 bytes"),
+        ("none.ivf", ivf(b"H264", &[]), "no frame"),
+        ("vp9.ivf", ivf(b"VP90", &[b"frame".to_vec()]), "VP9"),
+        ("vp8.ivf", ivf(b"VP80", &[b"\x10frame".to_vec()]), "*.ivf"),
+        ("params.h264", aus[0][..21].to_vec(), "no coded picture"),
+    ];
+    for (name, bytes, words) in &cases {
+        let input = dir.write(name, bytes);
+        let line = decart(&emu, &realtime_args(&input, &s(&out), &[])).fails(1, "INVALID_INPUT");
+        assert!(line.contains(words), "{name}: {line}");
+        assert!(
+            line.contains(name) || *name == "vp8.ivf",
+            "{name} named: {line}"
+        );
+    }
+    let line = decart(
+        &emu,
+        &realtime_args(&s(&dir.path("missing.h264")), &s(&out), &[]),
+    )
+    .fails(1, "INVALID_INPUT");
+    assert!(line.contains("missing.h264"), "{line}");
+    let good = dir.write("good.h264", &aus.concat());
+    let nowhere = s(&dir.path("no/such/dir/out.h264"));
+    decart(&emu, &realtime_args(&good, &nowhere, &[])).fails(1, "INVALID_INPUT");
+    decart(&emu, &realtime_args(&good, "-", &["--json"])).fails(1, "INVALID_INPUT");
+    // Another kind of model.
+    let out_arg = s(&out);
+    let mut image = realtime_args(&good, &out_arg, &[]);
+    image[1] = "lucy-image-2";
+    let line = decart(&emu, &image).fails(1, "MODEL_NOT_FOUND");
+    assert!(line.contains("decart image"), "{line}");
+    assert!(emu.realtime_sessions().is_empty(), "nothing was dialled");
+    assert!(!out.exists());
+}
+
+#[test]
+fn realtime_session_failures_exit_1() {
+    use decart::emulator::{MediaAnswer, RealtimeScript};
+    let emu = emu();
+    let dir = TempDir::new();
+    let aus = access_units(60);
+    let input = dir.write("in.h264", &aus.concat());
+    let out = dir.path("out.h264");
+
+    // Refused: no output at all.
+    emu.set_realtime_script(RealtimeScript::new().refuse(503, "no capacity"));
+    let line = decart(&emu, &realtime_args(&input, &s(&out), &[])).fails(1, "REALTIME_REJECTED");
+    assert!(line.contains("503"), "{line}");
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+
+    // The room is lost mid-stream: the frames that came back are kept, and said so.
+    emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::DropAfterFrames(10)));
+    let run = decart(&emu, &realtime_args(&input, &s(&out), &["--fps", "60"]));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    let line = run.stderr.trim();
+    assert!(line.starts_with("error [REALTIME_"), "{line}");
+    assert!(
+        line.contains(&format!("frames received are in {}", s(&out))),
+        "{line}"
+    );
+    let written = std::fs::read(&out).unwrap();
+    let kept = (1..=10)
+        .find(|&n| written == transformed(&aus[..n], RT_PROMPT))
+        .expect("the output is the first frames, transformed");
+    assert!(line.contains(&format!("the {kept} frames")), "{line}");
+}
+
+#[cfg(unix)]
+#[test]
+fn realtime_ctrl_c_ends_the_stream_and_keeps_what_came_back() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let aus = access_units(300); // 10 s at 30 fps
+    let input = dir.write("in.h264", &aus.concat());
+    let out = dir.path("out.h264");
+    let child = command(Some(&emu), &realtime_args(&input, &s(&out), &[]))
+        .spawn()
+        .unwrap();
+    let running = Running(Some(child));
+    wait_until("frames on their way", || {
+        emu.realtime_sessions()
+            .first()
+            .is_some_and(|l| l.frames_received >= 5)
+    });
+    let started = Instant::now();
+    interrupt(running.pid());
+    let run = running.finish();
+    assert!(started.elapsed() < Duration::from_secs(3), "{run:?}");
+    assert_eq!(run.code, 130, "{run:?}");
+    let line = run.stderr.trim();
+    assert!(line.starts_with("error [CANCELLED]: interrupted"), "{line}");
+    assert!(run.stdout.contains("received "), "the report: {run:?}");
+    let written = std::fs::read(&out).unwrap();
+    let kept = (5..300)
+        .find(|&n| written == transformed(&aus[..n], RT_PROMPT))
+        .expect("the output is the first frames, transformed");
+    assert!(
+        line.contains(&format!("the {kept} frames received are in")),
+        "{line}"
+    );
+    wait_until("the session's end", || {
+        emu.realtime_sessions()[0].closed_by_client
+    });
+
+    // Ctrl-C while the session opens: it ends once open, with nothing written.
+    emu.set_realtime_script(
+        decart::emulator::RealtimeScript::new().room_info_delay(Duration::from_millis(800)),
+    );
+    let late = dir.path("late.h264");
+    let child = command(Some(&emu), &realtime_args(&input, &s(&late), &["--json"]))
+        .spawn()
+        .unwrap();
+    let running = Running(Some(child));
+    wait_until("the second session", || emu.realtime_sessions().len() == 2);
+    interrupt(running.pid());
+    let run = running.finish();
+    assert_eq!(run.code, 130, "{run:?}");
+    assert!(
+        run.stderr.trim() == "error [CANCELLED]: interrupted: the stream was ended early",
+        "{run:?}"
+    );
+    let doc = run.json();
+    assert_eq!(
+        (doc["interrupted"].as_bool(), doc["frames_sent"].as_u64()),
+        (Some(true), Some(0))
+    );
+    assert_eq!(doc["output"], Value::Null);
+    assert_eq!(doc["rtt_ms"], Value::Null);
+    assert!(!late.exists());
+    wait_until("the second session's end", || {
+        emu.realtime_sessions()[1].closed_by_client
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn realtime_shows_its_status_on_a_terminal() {
+    let emu = emu();
+    let dir = TempDir::new();
+    let input = dir.write("in.h264", &access_units(45).concat());
+    let out = s(&dir.path("out.h264"));
+    let started = Instant::now();
+    let Some(run) = on_terminal(&emu, 50, &realtime_args(&input, &out, &[])) else {
+        return;
+    };
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    let frames = frames(&run.stdout);
+    assert!(
+        frames.iter().any(|f| f.contains(": sent ")),
+        "the status: {frames:?}"
+    );
+    assert!(
+        frames
+            .iter()
+            .all(|f| !f.contains('\n') && f.chars().count() <= 49),
+        "{frames:?}"
+    );
+    // At most 10 redraws a second.
+    let most = (elapsed.as_secs_f64() * 10.0).ceil() as usize + 1;
+    assert!(
+        frames.len() <= most,
+        "{} redraws in {elapsed:?}",
+        frames.len()
+    );
+    assert!(
+        run.stdout.contains("received    45 frames"),
+        "then the report: {run:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // files, models
 
 #[test]
@@ -1246,6 +1669,7 @@ fn demo_runs_the_whole_tour() {
         "tokens verify",
         "image",
         "video",
+        "realtime",
         "files upload",
         "files get",
         "files delete",
@@ -1255,17 +1679,30 @@ fn demo_runs_the_whole_tour() {
     {
         let line = lines
             .iter()
-            .find(|l| l.starts_with(&format!("[{}/7] {step} ", i + 1)))
+            .find(|l| l.starts_with(&format!("[{}/8] {step} ", i + 1)))
             .unwrap_or_else(|| panic!("no line for {step}: {lines:?}"));
         assert!(line.contains(" ms") || line.contains(" s "), "{line}");
     }
     assert!(run.stdout.contains("pending -> processing -> completed"));
     assert!(run.stdout.contains("round trip checked"));
+    assert!(
+        run.stdout
+            .contains("60 frames sent, 60 back, median round trip"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("a get now answers 404"));
     assert!(!run.stdout.contains("eyJ"), "the JWT is never printed");
     let last = lines.last().unwrap();
-    assert!(last.starts_with("demo passed: 7 of 7 steps in "), "{last}");
-    for f in ["input.png", "edited.png", "input.mp4", "result.mp4"] {
+    assert!(last.starts_with("demo passed: 8 of 8 steps in "), "{last}");
+    for f in [
+        "input.png",
+        "edited.png",
+        "input.mp4",
+        "result.mp4",
+        "realtime-in.h264",
+        "realtime-out.h264",
+    ] {
         assert!(kept.join(f).is_file(), "{f}");
     }
 }
@@ -1279,13 +1716,14 @@ fn demo_json_report() {
     assert_eq!(doc["target"], "emulator");
     assert_eq!(doc["dir"], Value::Null);
     let steps = doc["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 7);
+    assert_eq!(steps.len(), 8);
     assert!(
         steps
             .iter()
             .all(|s| s["skipped"] == false && s["ms"].is_number())
     );
     assert_eq!(steps[3]["step"], "video");
+    assert_eq!(steps[4]["step"], "realtime");
     assert!(doc["total_ms"].as_u64().unwrap() < 10_000);
 }
 
@@ -1706,6 +2144,22 @@ fn every_json_document_follows_its_documented_schema() {
     let id = uploaded["id"].as_str().unwrap();
     assert_schema("files get", &json(&["files", "get", id]));
     assert_schema("files delete", &json(&["files", "delete", id]));
+
+    let h264 = dir.write("in.h264", &access_units(10).concat());
+    let streamed = json(&[
+        "realtime",
+        "lucy-2.1",
+        "-p",
+        "x",
+        "-i",
+        &h264,
+        "-o",
+        &out("o.h264"),
+        "--fps",
+        "100",
+    ]);
+    assert_schema("realtime", &streamed);
+    assert_eq!(streamed["frames_received"], 10);
 
     assert_schema("models", &json(&["models", "--all"]));
     assert_schema("demo", &decart_bare(&["--json", "demo"]).ok().json());

@@ -87,6 +87,9 @@ pub enum Command {
     Image(ImageArgs),
     /// Edit or restyle a video: submit a job, wait for it with progress, download the result
     Video(VideoArgs),
+    /// Stream a video file through a realtime model and write what comes back, with live
+    /// frame counts, round-trip latency and bitrates
+    Realtime(RealtimeArgs),
     /// Video jobs submitted earlier: status and result
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -236,6 +239,33 @@ pub struct VideoArgs {
     /// Submit the job, print its id and exit (then `decart jobs status|result ID`)
     #[arg(long)]
     pub no_wait: bool,
+}
+
+/// `decart realtime`
+#[derive(Debug, Args)]
+pub struct RealtimeArgs {
+    /// A realtime model (`decart models --kind realtime`), e.g. lucy-2.1
+    pub model: String,
+    /// What the model makes of the video (1–1000 characters)
+    #[arg(long, short = 'p', value_name = "P")]
+    pub prompt: String,
+    /// Send the prompt as it is (by default the server enhances it)
+    #[arg(long)]
+    pub no_enhance: bool,
+    /// The video to stream, or `-` for stdin: an H.264 Annex B stream (.h264; Constrained
+    /// Baseline profile, as WebRTC wants) or an IVF file of H.264 or VP8 frames
+    #[arg(long, short = 'i', value_name = "FILE|-")]
+    pub input: PathBuf,
+    /// Where to write the frames that come back, or `-` for stdout: an IVF file if it ends in
+    /// .ivf, else an H.264 Annex B stream
+    #[arg(long, short = 'o', value_name = "OUT|-")]
+    pub output: PathBuf,
+    /// Stop after this many seconds of video [default: the whole input]
+    #[arg(long, value_name = "S", value_parser = parse_seconds)]
+    pub duration: Option<Duration>,
+    /// Frames sent per second, 1–240 [default: the model's, 30]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: Option<u32>,
 }
 
 /// `decart jobs …`

@@ -2,8 +2,9 @@
 //! network), or against the real API with `--live`.
 //!
 //! Steps: create a client token; verify its JWT offline against the JWKS; edit an image; run a
-//! video job with progress; upload, get and delete a file. Each step prints one line with its
-//! time; against the emulator the results are also checked byte for byte.
+//! video job with progress; stream frames through a realtime session; upload, get and delete a
+//! file. Each step prints one line with its time; against the emulator the results are also
+//! checked byte for byte.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use decart::ModelKind;
 use decart::blocking::JwksVerifier;
 use decart::emulator::{self, Emulator};
 use decart::jwt::VerifyOptions;
+use decart::realtime::{RealtimeOptions, VideoCodec};
 use decart::{
     CancelHandle, Client, CreateTokenOptions, FileInput, FileTtl, ImageEditInput, VideoEditInput,
     WaitOptions,
@@ -25,10 +27,19 @@ use crate::interrupt;
 use crate::media::{self, lookup};
 use crate::output;
 use crate::progress::{self, Progress};
+use crate::realtime;
+use crate::stream::{self, End, Plan};
+use crate::video::{self, Container, FrameReader, FrameWriter, IvfHeader};
 
 const IMAGE_MODEL: &str = "lucy-image-latest";
 const VIDEO_MODEL: &str = "lucy-latest";
-const STEPS: usize = 7;
+const STEPS: usize = 8;
+const REALTIME_MODEL: &str = "lucy-2.1";
+const REALTIME_PROMPT: &str = "a watercolor painting";
+/// Frames the realtime step streams, and how fast (faster than real time: the emulator keeps
+/// up, and the tour stays short).
+const REALTIME_FRAMES: usize = 60;
+const REALTIME_FPS: u32 = 120;
 /// Status polls before a job completes, in the emulator the demo starts.
 const DEMO_POLLS: u32 = 2;
 
@@ -162,6 +173,99 @@ fn fake_video() -> Vec<u8> {
     let mut v = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom".to_vec();
     v.extend((0..64 * 1024u32).map(|i| (i.wrapping_mul(31) % 251) as u8));
     v
+}
+
+/// The realtime step: [`REALTIME_FRAMES`] synthetic access units streamed through the
+/// emulator, each checked to come back as the emulator's transform of the one sent.
+fn realtime_step(client: &Client, dir: &Workdir) -> Result<((), String), Failure> {
+    let model = lookup(ModelKind::Realtime, REALTIME_MODEL)?;
+    let aus = video::synthetic_h264(REALTIME_FRAMES, 30);
+    let input = dir.write("realtime-in.h264", &aus.concat())?;
+    let mut reader = FrameReader::new(std::io::Cursor::new(aus.concat()))
+        .map_err(|e| Failure::new("INVALID_INPUT", e.to_string()))?;
+    let first = match reader.next_frame() {
+        Ok(Some(frame)) => frame.data,
+        _ => return Err(Failure::new("INVALID_INPUT", "no synthetic frame")),
+    };
+    let started = Instant::now();
+    let options = RealtimeOptions::new()
+        .initial_prompt(REALTIME_PROMPT, true)
+        .video_codec(VideoCodec::H264);
+    let mut session = client.realtime().connect(&model, options)?;
+    let connect = started.elapsed();
+    let mut out = FrameWriter::new(Vec::new(), Container::AnnexB, IvfHeader::default())
+        .map_err(|e| Failure::new("IO_ERROR", e.to_string()))?;
+    let plan = Plan {
+        fps: REALTIME_FPS,
+        limit: None,
+        grace: stream::GRACE,
+    };
+    let (tally, end) = stream::run(
+        &mut realtime::Live(&mut session),
+        &mut reader,
+        first,
+        &mut out,
+        plan,
+        &CancelHandle::new(),
+        &mut |_, _| {},
+    );
+    let session_id = session.session_id().to_owned();
+    let closed = session.close();
+    match end {
+        End::Done => {}
+        End::Session(e) => return Err(e.into()),
+        other => {
+            return Err(Failure::new(
+                "REALTIME_ERROR",
+                format!("the stream ended early: {other:?}"),
+            ));
+        }
+    }
+    closed?;
+    let back = out
+        .finish()
+        .map_err(|e| Failure::new("IO_ERROR", e.to_string()))?;
+    let output = dir.write("realtime-out.h264", &back)?;
+    let mut frames = FrameReader::new(std::io::Cursor::new(back))
+        .map_err(|e| Failure::new("REALTIME_ERROR", format!("the frames that came back: {e}")))?;
+    let mut checked = 0;
+    while let Some(frame) = frames
+        .next_frame()
+        .map_err(|e| Failure::new("REALTIME_ERROR", format!("the frames that came back: {e}")))?
+    {
+        let sent = aus
+            .get(checked)
+            .map(|au| emulator::transformed_frame(au, checked as u64, Some(REALTIME_PROMPT)));
+        if sent.as_deref() != Some(&frame.data[..]) {
+            return Err(Failure::new(
+                "REALTIME_ERROR",
+                format!(
+                    "frame {} is not the emulator's transform of the frame sent",
+                    checked + 1
+                ),
+            ));
+        }
+        checked += 1;
+    }
+    if checked != aus.len() {
+        return Err(Failure::new(
+            "REALTIME_ERROR",
+            format!("{checked} of {} frames came back", aus.len()),
+        ));
+    }
+    let rtt = tally
+        .rtt_summary()
+        .map_or_else(|| "unknown".to_owned(), |r| output::duration(r.median));
+    let detail = format!(
+        "{REALTIME_MODEL}: session {session_id}, connected in {}; {} -> {}: {} frames sent, {} back, \
+         median round trip {rtt}, each checked",
+        output::duration(connect),
+        file_name(&input),
+        file_name(&output),
+        tally.frames_sent,
+        tally.frames_received,
+    );
+    Ok(((), detail))
 }
 
 /// `decart demo [--live]`.
@@ -387,7 +491,18 @@ pub fn run(global: &Global, a: DemoArgs) -> Result<(), Failure> {
         )?,
     }
 
-    // 5–7. A file: upload, get, delete.
+    // 5. A realtime session: synthetic H.264 frames there and back through the emulator.
+    if local {
+        tour.step("realtime", || realtime_step(client, &dir))?;
+    } else {
+        tour.skipped(
+            "realtime",
+            "skipped: stream a real H.264 video with `decart realtime MODEL -p P -i in.h264 -o out.h264`"
+                .into(),
+        )?;
+    }
+
+    // 6–8. A file: upload, get, delete.
     let file = tour.step("files upload", || {
         let file = client
             .files()

@@ -24,7 +24,8 @@ pub const EXIT_JWKS_UNREACHABLE: u8 = 5;
 pub const EXIT_JOB_FAILED: u8 = 6;
 /// Waiting for a video job passed `--timeout` (the job goes on on the server).
 pub const EXIT_JOB_TIMEOUT: u8 = 7;
-/// Interrupted (Ctrl-C or SIGTERM) during a wait, which was cancelled cleanly.
+/// Interrupted (Ctrl-C or SIGTERM): a wait was cancelled cleanly, or a realtime stream ended
+/// early (what came back is written).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// The exit codes, as `--help` shows them.
@@ -38,7 +39,7 @@ Exit codes:
   5    tokens verify: JWKS unreachable or unusable
   6    video: the job failed
   7    video: --timeout passed (the job goes on)
-  130  interrupted by Ctrl-C during a wait (cancelled)
+  130  interrupted by Ctrl-C: a wait cancelled, a realtime stream ended
 
 Errors print one line on stderr: `error [CODE]: message`.
 Environment: DECART_API_KEY, DECART_BASE_URL.";

@@ -52,6 +52,12 @@ impl Failure {
         self
     }
 
+    /// Appends `text` to the message (`…; the frames received are in out.h264`).
+    pub fn context_after(mut self, text: &str) -> Self {
+        self.message.push_str(text);
+        self
+    }
+
     /// The line printed on stderr: `error [CODE]: message`, control characters flattened so
     /// that it is always exactly one line.
     pub fn line(&self) -> String {

@@ -14,9 +14,12 @@ mod media;
 mod output;
 mod png;
 mod progress;
+mod realtime;
 mod registry;
 mod serve;
+mod stream;
 mod tokens;
+mod video;
 
 use std::process::ExitCode;
 
@@ -45,6 +48,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tokens(TokensCommand::Decode(a)) => tokens::decode(&global, a),
         Command::Image(a) => media::image(&global, a),
         Command::Video(a) => media::video(&global, a),
+        Command::Realtime(a) => realtime::run(&global, a),
         Command::Jobs(JobsCommand::Status(a)) => media::job_status(&global, a),
         Command::Jobs(JobsCommand::Result(a)) => media::job_result(&global, a),
         Command::Files(FilesCommand::Upload(a)) => media::files_upload(&global, a),
@@ -63,6 +67,10 @@ fn completions(a: CompletionsArgs) -> Result<(), Failure> {
     clap_complete::generate(a.shell, &mut Cli::command(), "decart", &mut script);
     output::print(&String::from_utf8_lossy(&script))
 }
+
+/// The log target of the command's own records (shown with `-v`, as the SDK's are); the
+/// modules' paths would read as the SDK's (`decart::realtime`).
+pub const LOG_TARGET: &str = "decart::cli";
 
 /// The `User-Agent` integration string: `decart-cli/<version>`.
 pub const INTEGRATION: &str = concat!("decart-cli/", env!("CARGO_PKG_VERSION"));

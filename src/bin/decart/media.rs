@@ -41,9 +41,6 @@ pub fn lookup(kind: ModelKind, name: &str) -> Result<Model, Failure> {
                         .any(|m| m.name() == name)
                 });
             let hint = match other {
-                Some(ModelKind::Realtime) => {
-                    format!(" among {kind} models: it is a realtime model (WebRTC only)")
-                }
                 Some(other) => {
                     let a = if other == ModelKind::Image { "an" } else { "a" };
                     format!(" among {kind} models: it is {a} {other} model, see `decart {other}`")

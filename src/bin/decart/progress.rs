@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::args::Global;
 use crate::output;
 
-/// How often the line is redrawn.
+/// How often the line is redrawn, at most (a status change shows at the next tick).
 const TICK: Duration = Duration::from_millis(100);
 const SPINNER: [char; 4] = ['|', '/', '-', '\\'];
 
@@ -190,19 +190,28 @@ fn draw_until_done(shared: &(Mutex<State>, Condvar), started: Instant) {
     let mut stderr = std::io::stderr();
     let mut tick = 0usize;
     let mut state = shared.0.lock().unwrap_or_else(|e| e.into_inner());
+    let mut drawn: Option<Instant> = None;
     loop {
         if state.done {
             let _ = write!(stderr, "\r\x1b[2K");
             let _ = stderr.flush();
             return;
         }
-        let line = render(&state, started.elapsed(), SPINNER[tick % SPINNER.len()]);
-        let _ = write!(stderr, "\r\x1b[2K{}", fit(&line, terminal_width()));
-        let _ = stderr.flush();
-        tick += 1;
+        // At most one redraw per tick, however often the status changes.
+        let wait = match drawn {
+            Some(at) => TICK.saturating_sub(at.elapsed()),
+            None => Duration::ZERO,
+        };
+        if wait.is_zero() {
+            let line = render(&state, started.elapsed(), SPINNER[tick % SPINNER.len()]);
+            let _ = write!(stderr, "\r\x1b[2K{}", fit(&line, terminal_width()));
+            let _ = stderr.flush();
+            drawn = Some(Instant::now());
+            tick += 1;
+        }
         state = shared
             .1
-            .wait_timeout(state, TICK)
+            .wait_timeout(state, if wait.is_zero() { TICK } else { wait })
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
