@@ -22,6 +22,9 @@ use crate::realtime::{
     VideoFrame, check_not_expired, check_prompt, session_url,
 };
 
+/// Events kept for `next_event`, at most (a generation tick comes every second).
+pub(crate) const MAX_BUFFERED_EVENTS: usize = 1024;
+
 /// After `close`, how long to wait for the socket's end.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -340,7 +343,8 @@ impl RealtimeSession {
 
     /// The next event (queue position, generation started/tick/ended), waiting up to
     /// `timeout`; `Ok(None)` when none came in time. Events received earlier (during
-    /// `connect` or while waiting for an acknowledgement) come first, in order.
+    /// `connect` or while waiting for an acknowledgement or a frame) come first, in order; of
+    /// those, the last 1024 are kept.
     ///
     /// # Errors
     ///
@@ -561,18 +565,16 @@ impl RealtimeSession {
             ServerMessage::QueuePosition {
                 position,
                 queue_size,
-            } => self.events.push_back(RealtimeEvent::QueuePosition {
+            } => self.event(RealtimeEvent::QueuePosition {
                 position: *position,
                 queue_size: *queue_size,
             }),
-            ServerMessage::GenerationStarted => {
-                self.events.push_back(RealtimeEvent::GenerationStarted);
+            ServerMessage::GenerationStarted => self.event(RealtimeEvent::GenerationStarted),
+            ServerMessage::GenerationTick { seconds } => {
+                self.event(RealtimeEvent::GenerationTick { seconds: *seconds });
             }
-            ServerMessage::GenerationTick { seconds } => self
-                .events
-                .push_back(RealtimeEvent::GenerationTick { seconds: *seconds }),
             ServerMessage::GenerationEnded { seconds, reason } => {
-                self.events.push_back(RealtimeEvent::GenerationEnded {
+                self.event(RealtimeEvent::GenerationEnded {
                     seconds: *seconds,
                     reason: reason.clone(),
                 });
@@ -581,6 +583,14 @@ impl RealtimeSession {
             _ => {}
         }
         Ok(Step::Message(message))
+    }
+
+    /// Keeps an event for `next_event`; beyond [`MAX_BUFFERED_EVENTS`] unread, the oldest goes.
+    fn event(&mut self, event: RealtimeEvent) {
+        if self.events.len() >= MAX_BUFFERED_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
     }
 
     /// Joins the LiveKit room and waits until the video track is published and its media path

@@ -500,14 +500,12 @@ mod tests {
         assert_eq!(&out[7..23], SEI_UUID);
         assert_eq!(&out[23..23 + text.len()], text);
         assert_eq!(out[23 + text.len()], 0x80);
-        // Long prompts: the size in 255-steps, still no zero pair.
+        // A long prompt is cut to 200 characters; the SEI unit has no start-code pattern.
         let long = "x".repeat(500);
         let out = transformed_frame(&au, 0, Some(&long));
-        assert!(
-            !out[4..]
-                .windows(3)
-                .any(|w| w == [0, 0, 1] || w == [0, 0, 0])
-        );
+        assert_eq!(out.len(), 6 + 1 + 16 + "frame=0 prompt=".len() + 200 + 1 + au.len());
+        let sei = &out[4..out.len() - au.len()];
+        assert!(!sei.windows(3).any(|w| w == [0, 0, 1] || w == [0, 0, 0]));
         assert_eq!(transformed_frame(b"vp8 frame", 0, None), b"vp8 frame");
     }
 }

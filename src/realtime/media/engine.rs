@@ -133,10 +133,7 @@ impl Engine {
                 }
                 let i = token.0;
                 // Edge-triggered: read until the socket is empty.
-                loop {
-                    let Some((socket, local)) = self.sockets.get(i) else {
-                        break;
-                    };
+                while let Some((socket, local)) = self.sockets.get(i) {
                     let (n, source) = match socket.recv_from(&mut self.buf) {
                         Ok(got) => got,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

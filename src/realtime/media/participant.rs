@@ -509,10 +509,10 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                 }))?;
                 self.stage = Stage::Publish;
             }
-            Response::TrackPublished(published) if published.cid == TRACK_CID => {
-                if self.mid.is_none() {
-                    self.offer()?;
-                }
+            Response::TrackPublished(published)
+                if published.cid == TRACK_CID && self.mid.is_none() =>
+            {
+                self.offer()?;
             }
             Response::Answer(answer) => {
                 let Some(pending) = self.pending_offer.take() else {
@@ -701,36 +701,36 @@ impl<'a, S: Read + Write> Participant<'a, S> {
         shared: &Shared,
     ) -> Result<(), RealtimeError> {
         match (peer, event) {
-            (p, Event::Connected) if (p == 0) == self.dial.publish => {
-                if self.stage != Stage::Ready {
-                    self.stage = Stage::Ready;
-                    log::debug!(
-                        "realtime: {} the LiveKit room",
-                        if self.dial.publish {
-                            "publishing to"
-                        } else {
-                            "watching"
-                        }
-                    );
-                    if !out.deliver(Inbound::MediaReady) {
-                        return Err(media_error(
-                            RealtimeErrorKind::Closed,
-                            "the session is gone",
-                        ));
+            (p, Event::Connected)
+                if (p == 0) == self.dial.publish && self.stage != Stage::Ready =>
+            {
+                self.stage = Stage::Ready;
+                log::debug!(
+                    "realtime: {} the LiveKit room",
+                    if self.dial.publish {
+                        "publishing to"
+                    } else {
+                        "watching"
                     }
-                }
-            }
-            (_, Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
-                if self.stage == Stage::Ready || peer == 1 {
+                );
+                if !out.deliver(Inbound::MediaReady) {
                     return Err(media_error(
-                        RealtimeErrorKind::Ice,
-                        if peer == 0 {
-                            "the publisher's ICE connection to the LiveKit server was lost"
-                        } else {
-                            "the subscriber's ICE connection to the LiveKit server was lost"
-                        },
+                        RealtimeErrorKind::Closed,
+                        "the session is gone",
                     ));
                 }
+            }
+            (_, Event::IceConnectionStateChange(IceConnectionState::Disconnected))
+                if self.stage == Stage::Ready || peer == 1 =>
+            {
+                return Err(media_error(
+                    RealtimeErrorKind::Ice,
+                    if peer == 0 {
+                        "the publisher's ICE connection to the LiveKit server was lost"
+                    } else {
+                        "the subscriber's ICE connection to the LiveKit server was lost"
+                    },
+                ));
             }
             (1, Event::MediaData(data)) => {
                 if !self.is_inference_mid(data.mid) {
