@@ -450,7 +450,13 @@ impl<S: io::Read + io::Write> Room<'_, S> {
         else {
             return false;
         };
-        writer.write(pt, Instant::now(), time, data).is_ok()
+        let written = writer.write(pt, Instant::now(), time, data).is_ok();
+        // The frame's packets go out now, not at str0m's next timer.
+        written
+            && self
+                .down
+                .handle_input(str0m::Input::Timeout(Instant::now()))
+                .is_ok()
     }
 
     /// Sends a received frame back, transformed (and to the viewers); `false` ends the room.
@@ -503,7 +509,10 @@ mod tests {
         // A long prompt is cut to 200 characters; the SEI unit has no start-code pattern.
         let long = "x".repeat(500);
         let out = transformed_frame(&au, 0, Some(&long));
-        assert_eq!(out.len(), 6 + 1 + 16 + "frame=0 prompt=".len() + 200 + 1 + au.len());
+        assert_eq!(
+            out.len(),
+            6 + 1 + 16 + "frame=0 prompt=".len() + 200 + 1 + au.len()
+        );
         let sei = &out[4..out.len() - au.len()];
         assert!(!sei.windows(3).any(|w| w == [0, 0, 1] || w == [0, 0, 0]));
         assert_eq!(transformed_frame(b"vp8 frame", 0, None), b"vp8 frame");

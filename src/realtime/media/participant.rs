@@ -690,7 +690,13 @@ impl<'a, S: Read + Write> Participant<'a, S> {
         };
         writer
             .write(params.pt(), Instant::now(), time, frame.into_data())
-            .map_err(|e| media_error(RealtimeErrorKind::Ice, format!("cannot send a frame: {e}")))
+            .map_err(|e| {
+                media_error(RealtimeErrorKind::Ice, format!("cannot send a frame: {e}"))
+            })?;
+        // The frame's packets go out now, not at str0m's next timer.
+        self.publisher
+            .handle_input(str0m::Input::Timeout(Instant::now()))
+            .map_err(|e| media_error(RealtimeErrorKind::Ice, format!("WebRTC: {e}")))
     }
 
     fn on_event<D: Deliver>(
