@@ -52,7 +52,7 @@
 //! | `jwt` | yes | offline verification of client-token JWTs (works with no HTTP feature) |
 //! | `emulator` | no | `decart::emulator`: a local stand-in of the API for tests (std threads, no tokio) |
 //! | `cli` | no | the `decart` command (`blocking` + `jwt` + `emulator`, clap, clap_complete, ctrlc) |
-//! | `realtime` | no | [`realtime`]: the control WebSocket of realtime sessions, in each flavour (media not yet) |
+//! | `realtime` | no | [`realtime`]: realtime sessions in each flavour, the control WebSocket and the media through LiveKit (str0m) |
 //!
 //! A minimal build for a build script:
 //! `decart-sdk = { version = "0.1", default-features = false, features = ["blocking", "rustls"] }`.

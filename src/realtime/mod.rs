@@ -1,33 +1,43 @@
-//! Realtime sessions: the Decart control WebSocket (feature `realtime`).
+//! Realtime sessions: video through Decart's realtime models (feature `realtime`).
 //!
 //! A realtime session is a WebSocket to `{realtime base}/v1/stream` that carries JSON control
-//! messages, plus a LiveKit room for the media. This module implements the control channel in
-//! full (the wire contract is `docs/realtime-protocol.md` in the repository): it opens the
-//! session, sends the initial prompt or image, waits out the queue, and hands back the LiveKit
-//! room ([`RoomInfo`]) that a LiveKit client of your choice joins to send the camera and receive
-//! the generated video. Prompts and images resolve on the server's acknowledgements; queue
-//! positions and generation progress arrive as [`RealtimeEvent`]s. **Media is not implemented
-//! yet** (no WebRTC in this crate today).
+//! messages, plus a LiveKit room for the media. This module implements both (the wire contract
+//! is `docs/realtime-protocol.md` in the repository): `connect` opens the session, sends the
+//! initial prompt or image, waits out the queue, joins the LiveKit room and publishes a video
+//! track; then [`VideoFrame`]s go out with `send_frame` and the model's come back with
+//! `next_frame`. Prompts and images resolve on the server's acknowledgements; queue positions
+//! and generation progress arrive as [`RealtimeEvent`]s. Frames are **encoded** (H.264 access
+//! units in Annex B form, or VP8): encoding pictures is the caller's.
+//!
+//! The media is a minimal LiveKit participant over [str0m](https://docs.rs/str0m) (sans-I/O
+//! WebRTC) on one std thread per session: no libwebrtc, nothing downloaded at build time, no
+//! tokio in a blocking build. Host candidates only, no TURN: UDP to the LiveKit server must be
+//! open.
 //!
 //! The session type exists in both flavours: [`crate::blocking::RealtimeSession`] (feature
 //! `blocking`) and `decart::nonblocking::RealtimeSession` (feature `async`), opened with
-//! `client.realtime().connect(&model, options)`. The types here are shared by both.
+//! `client.realtime().connect(&model, options)`; viewers (`RealtimeViewer`) with
+//! `client.realtime().subscribe(token, options)`. The types here are shared by both.
 //!
 //! ```no_run
 //! # #[cfg(feature = "blocking")]
 //! # fn main() -> Result<(), decart::Error> {
 //! use std::time::Duration;
-//! use decart::realtime::RealtimeOptions;
+//! use decart::realtime::{RealtimeOptions, VideoFrame};
 //!
 //! let client = decart::Client::from_env()?;
 //! let model = decart::models::realtime("lucy-2.1")?;
 //! let mut session = client
 //!     .realtime()
 //!     .connect(&model, RealtimeOptions::new().initial_prompt("a watercolor painting", true))?;
-//! let room = session.room_info();
-//! println!("session {} in LiveKit room {} at {}", room.session_id, room.room_name, room.livekit_url);
+//! println!("session {}", session.session_id());
+//! # let access_unit: Vec<u8> = Vec::new();
+//! session.send_frame(VideoFrame::new(access_unit, Duration::ZERO))?;
+//! if let Some(frame) = session.next_frame(Duration::from_secs(1))? {
+//!     println!("{} bytes back", frame.data().len());
+//! }
 //! session.set_prompt("an oil painting", true)?;
-//! while let Some(event) = session.next_event(Duration::from_secs(1))? {
+//! while let Some(event) = session.next_event(Duration::ZERO)? {
 //!     println!("{event:?}");
 //! }
 //! session.close()?;
@@ -38,7 +48,7 @@
 //!
 //! Secrets: the API key (or client token) rides the `api_key` query parameter, as the protocol
 //! wants, but never appears in `Debug`, `Display`, errors or logs; the LiveKit token in
-//! [`RoomInfo`] is a [`Secret`] too.
+//! [`RoomInfo`] is a [`Secret`] too, and is redacted from the signal URL wherever it shows.
 
 // Without a flavour, the session machinery is unused.
 #![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]
