@@ -48,6 +48,8 @@ pub(crate) fn encode_request(message: Request) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// The server's side (the emulator's LiveKit room).
+#[cfg(any(feature = "emulator", test))]
 pub(crate) fn encode_response(message: Response) -> Vec<u8> {
     lk::SignalResponse {
         message: Some(message),
@@ -63,6 +65,7 @@ pub(crate) fn decode_response(frame: &[u8]) -> Result<Option<Response>, String> 
         .map_err(|e| format!("a signal message does not decode: {e}"))
 }
 
+#[cfg(any(feature = "emulator", test))]
 pub(crate) fn decode_request(frame: &[u8]) -> Result<Option<Request>, String> {
     lk::SignalRequest::decode(frame)
         .map(|r| r.message)
