@@ -348,19 +348,10 @@ impl State {
         let mut entry = LoggedRequest {
             method: head.method.clone(),
             path: head.path.clone(),
-            query: head.query.as_ref().map(|q| {
-                super::realtime::parse_query(Some(q))
-                    .iter()
-                    .map(|(k, v)| {
-                        if k == "access_token" {
-                            format!("{k}=<redacted>")
-                        } else {
-                            format!("{k}={v}")
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("&")
-            }),
+            query: head
+                .query
+                .as_ref()
+                .map(|q| super::realtime::redacted_query(&super::realtime::parse_query(Some(q)))),
             headers: logged_headers(&head.headers),
             credential: None,
             content_type: None,

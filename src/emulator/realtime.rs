@@ -302,12 +302,12 @@ pub(crate) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The query as logged: the `api_key` value redacted.
+/// The query as logged: the `api_key` (Decart) and `access_token` (LiveKit) values redacted.
 pub(crate) fn redacted_query(query: &[(String, String)]) -> String {
     query
         .iter()
         .map(|(k, v)| {
-            if k == "api_key" {
+            if k == "api_key" || k == "access_token" {
                 format!("{k}=<redacted>")
             } else {
                 format!("{k}={v}")
