@@ -53,6 +53,9 @@
 // Without a flavour, the session machinery is unused.
 #![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]
 
+#[cfg(feature = "openh264")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openh264")))]
+pub mod codec;
 mod error;
 pub(crate) mod media;
 pub mod messages;
