@@ -51,8 +51,8 @@
 //! # Build
 //!
 //! OpenH264 comes from the source bundled in the `openh264-sys2` crate, compiled with the C++
-//! compiler `cc` finds (about a minute of extra build time, once); nothing is downloaded and no
-//! prebuilt library is linked. When `nasm` is on the `PATH` at build time its x86 assembly
+//! compiler `cc` finds (its build script takes some 40 s of a core, once, and a C++ compiler
+//! must be installed); nothing is downloaded and no prebuilt library is linked. When `nasm` is on the `PATH` at build time its x86 assembly
 //! kernels are compiled in (faster encoding); without it the build silently falls back to C.
 //! Set `OPENH264_NO_ASM=1` to force the C build.
 //!
@@ -66,7 +66,7 @@
 //!
 //! # Errors
 //!
-//! Every failure is an [`Error::InvalidInput`](crate::Error::InvalidInput) (code
+//! Every failure is an [`Error::InvalidInput`] (code
 //! `INVALID_INPUT`) naming what was wrong: a bad size, stride, buffer, option or timestamp, a
 //! picture of the wrong size for its encoder, or a frame the decoder cannot decode (with
 //! OpenH264's decoding state in words). Nothing here panics on bad input.
@@ -135,7 +135,10 @@ impl EncoderOptions {
     }
 
     /// The target bitrate in bits per second, above 0 and at most 2³¹ − 1 (default 2.5 Mbit/s).
-    /// Frames are never skipped to meet it: every picture yields an access unit.
+    ///
+    /// The rate control meets it by raising the quantiser, never by skipping frames: every
+    /// picture yields an access unit, and very complex content can overshoot. (OpenH264 says so
+    /// in one warning line on standard error when an encoder starts.)
     pub fn bitrate(mut self, bits_per_second: u32) -> Self {
         self.bitrate = bits_per_second;
         self
