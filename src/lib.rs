@@ -53,6 +53,7 @@
 //! | `emulator` | no | `decart::emulator`: a local stand-in of the API for tests (std threads, no tokio) |
 //! | `cli` | no | the `decart` command (`blocking` + `jwt` + `emulator`, clap, clap_complete, ctrlc) |
 //! | `realtime` | no | [`realtime`]: realtime sessions in each flavour, the control WebSocket and the media through LiveKit (str0m) |
+//! | `openh264` | no | [`realtime::codec`]: H.264 encoder/decoder for realtime frames (OpenH264 from bundled source) |
 //!
 //! A minimal build for a build script:
 //! `decart-sdk = { version = "0.1", default-features = false, features = ["blocking", "rustls"] }`.

@@ -87,7 +87,7 @@ pub fn stream(frames: u32, fps: u32) -> (Streamed, Option<Duration>) {
                 }
             }
             Step::Tick => {
-                let Some(t0) = t0 else { return None };
+                let t0 = t0?;
                 let n = sent_at.len() as u32;
                 if n < frames && Instant::now() >= t0 + period * n {
                     let writer = rtc.writer(mid).unwrap();
@@ -138,7 +138,8 @@ pub fn stream(frames: u32, fps: u32) -> (Streamed, Option<Duration>) {
     )
 }
 
-/// What the loop hands its peer's code.
+/// What the loop hands its peer's code (one at a time: the size of an event is no matter).
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Event(Event),
     /// A look at the clock (at the time the code last asked for, or earlier).
@@ -157,7 +158,7 @@ fn run(
     let local = socket.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
     while !stop.load(Ordering::Relaxed) {
-        let mut drain = |rtc: &mut Rtc, on: &mut dyn FnMut(&mut Rtc, Step) -> Option<Instant>| loop {
+        let drain = |rtc: &mut Rtc, on: &mut dyn FnMut(&mut Rtc, Step) -> Option<Instant>| loop {
             match rtc.poll_output().unwrap() {
                 Output::Timeout(t) => break t,
                 Output::Transmit(t) => {
