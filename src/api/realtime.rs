@@ -259,7 +259,14 @@ impl Frames {
 
     /// Keeps a received frame (the oldest is dropped beyond the bound).
     fn push(&mut self, frame: VideoFrame) {
-        self.handle.shared.backlog.fetch_sub(1, Ordering::AcqRel);
+        // Saturating: a wrapped count would make the media thread drop every later frame.
+        let _ = self
+            .handle
+            .shared
+            .backlog
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(1))
+            });
         self.stats.frames_received += 1;
         self.stats.bytes_received += frame.data().len() as u64;
         if self.queue.len() >= MAX_BUFFERED_FRAMES {
