@@ -17,7 +17,7 @@ use crate::realtime::media::participant::{self, MediaDial, MediaHandle, SendRefu
 use crate::realtime::messages::{ClientMessage, ServerMessage};
 use crate::realtime::socket::{self, Command, Dial, Inbound, Recv};
 use crate::realtime::{
-    InitialState, MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, RealtimeError,
+    FrameRefused, InitialState, MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, RealtimeError,
     RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo, SetImage, SubscribeInfo,
     VideoFrame, check_not_expired, check_prompt, session_url,
 };
@@ -655,22 +655,45 @@ impl RealtimeSession {
     /// Queues one encoded frame for the published track and returns at once (the media thread
     /// sends it). Frames go out in the order given; their timestamps should grow.
     ///
+    /// A frame that was not queued is dropped; [`try_send_frame`](Self::try_send_frame) gives
+    /// it back instead.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] (field `frame`) for an empty frame or a session without media;
     /// [`Error::Realtime`]: `Backpressure` when [`MAX_QUEUED_FRAMES`] frames wait (the frame
     /// is dropped, the session goes on), or the error that ended the session.
     pub fn send_frame(&mut self, frame: VideoFrame) -> Result<(), Error> {
+        self.try_send_frame(frame).map_err(Error::from)
+    }
+
+    /// Like [`send_frame`](Self::send_frame), but a frame that was not queued comes back in
+    /// the [`FrameRefused`], to be offered again (on backpressure), re-encoded or skipped by
+    /// the caller's choice, without a copy made beforehand.
+    ///
+    /// The [`FrameRefused`] page shows a retry loop.
+    ///
+    ///
+    /// # Errors
+    ///
+    /// The frame with the errors of [`send_frame`](Self::send_frame).
+    pub fn try_send_frame(&mut self, frame: VideoFrame) -> Result<(), FrameRefused> {
         if let Some(e) = &self.failure {
-            return Err(e.clone().into());
+            return Err(FrameRefused::new(e.clone().into(), frame));
         }
         if frame.data().is_empty() {
-            return Err(Error::invalid_input("frame", "a frame has no bytes"));
+            return Err(FrameRefused::new(
+                Error::invalid_input("frame", "a frame has no bytes"),
+                frame,
+            ));
         }
         let Some(media) = &self.media else {
-            return Err(Error::invalid_input(
-                "frame",
-                "the session has no media (it was opened with RealtimeOptions::media(false))",
+            return Err(FrameRefused::new(
+                Error::invalid_input(
+                    "frame",
+                    "the session has no media (it was opened with RealtimeOptions::media(false))",
+                ),
+                frame,
             ));
         };
         let len = frame.data().len() as u64;
@@ -682,14 +705,19 @@ impl RealtimeSession {
                 }
                 Ok(())
             }
-            Err(SendRefused::Full) => Err(RealtimeError::new(
-                RealtimeErrorKind::Backpressure,
-                format!(
-                    "{MAX_QUEUED_FRAMES} frames wait for the media thread; the frame was dropped"
-                ),
-            )
-            .into()),
-            Err(SendRefused::Gone) => Err(self.fail(gone()).into()),
+            Err(SendRefused::Full(frame)) => Err(FrameRefused::new(
+                RealtimeError::new(
+                    RealtimeErrorKind::Backpressure,
+                    format!(
+                        "{MAX_QUEUED_FRAMES} frames wait for the media thread; this one was not queued"
+                    ),
+                )
+                .into(),
+                frame,
+            )),
+            Err(SendRefused::Gone(frame)) => {
+                Err(FrameRefused::new(self.fail(gone()).into(), frame))
+            }
         }
     }
 

@@ -68,7 +68,9 @@ pub(crate) mod blocking;
 pub(crate) mod nonblocking;
 
 pub use error::{PERMANENT_ERROR_SUBSTRINGS, RealtimeError, RealtimeErrorKind};
-pub use media::{MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, VideoCodec, VideoFrame};
+pub use media::{
+    FrameRefused, MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, VideoCodec, VideoFrame,
+};
 pub use options::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IMAGE_TIMEOUT, DEFAULT_MEDIA_TIMEOUT, DEFAULT_PROMPT_TIMEOUT,
     DEFAULT_QUEUE_TIMEOUT, DEFAULT_ROOM_INFO_TIMEOUT, RealtimeOptions, SetImage,

@@ -329,6 +329,12 @@ pub async fn a_room_lost_mid_session_ends_it_after_the_frames_before() {
     assert!(session.is_closed());
     let again = realtime_error(session.send_frame(frame(4)));
     assert_eq!(again, e);
+    // try_send_frame gives the frame back with the same error.
+    let refused = session.try_send_frame(frame(5)).unwrap_err();
+    assert!(!refused.is_backpressure());
+    let (error, back) = refused.into_parts();
+    assert_eq!(realtime_error(Err::<(), _>(error)), e);
+    assert_eq!(back, frame(5));
 }
 
 #[maybe_async]
@@ -436,6 +442,70 @@ pub async fn unread_frames_are_bounded_and_counted() {
     assert_eq!(kept, decart::realtime::MAX_BUFFERED_FRAMES);
     assert_eq!(stats.frames_dropped, 20, "{stats:?}");
     assert_eq!(stats.frames_sent, u64::from(total));
+}
+
+#[maybe_async]
+pub async fn refused_frames_come_back_whole() {
+    let emu = Emulator::start().unwrap();
+    // No media, no bytes: the frame comes back with the reason.
+    let mut control = client(&emu)
+        .realtime()
+        .connect(&model(), fast().media(false))
+        .await
+        .unwrap();
+    let refused = control.try_send_frame(frame(1)).unwrap_err();
+    assert_eq!(refused.error().code(), "INVALID_INPUT");
+    assert!(!refused.is_backpressure());
+    assert!(
+        refused.to_string().starts_with("the frame was not sent: "),
+        "{refused}"
+    );
+    assert_eq!(refused.frame(), &frame(1));
+    let (e, back) = refused.into_parts();
+    assert_eq!(e.code(), "INVALID_INPUT");
+    assert_eq!(back, frame(1));
+    control.close().await.unwrap();
+
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let empty = decart::realtime::VideoFrame::new(Vec::new(), Duration::from_millis(7));
+    let refused = session.try_send_frame(empty.clone()).unwrap_err();
+    assert_eq!(refused.error().code(), "INVALID_INPUT");
+    assert_eq!(refused.into_frame(), empty);
+    // A burst of large frames outruns the media thread (each is ~80 packets to encrypt):
+    // the queue fills, and what it refuses comes back unchanged, the session going on.
+    let mut queued = 0;
+    let mut refused = None;
+    for n in 0..5_000 {
+        let big = decart::realtime::VideoFrame::new(
+            access_unit(n, 100_000),
+            Duration::from_millis(33) * n,
+        );
+        match session.try_send_frame(big) {
+            Ok(()) => queued += 1,
+            Err(r) => {
+                refused = Some((n, r));
+                break;
+            }
+        }
+    }
+    let (n, refused) = refused.expect("5000 frames of 100 KB never filled the queue");
+    assert!(refused.is_backpressure(), "{refused}");
+    assert!(queued >= decart::realtime::MAX_QUEUED_FRAMES, "{queued}");
+    assert_eq!(refused.frame().data(), &access_unit(n, 100_000)[..]);
+    assert_eq!(refused.frame().timestamp(), Duration::from_millis(33) * n);
+    // `?` keeps the error alone.
+    let e: Error = refused.into();
+    assert_eq!(
+        realtime_error(Err::<(), _>(e)).kind(),
+        RealtimeErrorKind::Backpressure
+    );
+    assert!(!session.is_closed());
+    assert_eq!(session.media_stats().frames_sent, queued as u64);
+    session.close().await.unwrap();
 }
 
 #[maybe_async]
@@ -1201,6 +1271,7 @@ macro_rules! realtime_tests {
             a_server_error_mid_session_ends_the_media_too,
             frames_without_media_or_bytes_are_refused,
             unread_frames_are_bounded_and_counted,
+            refused_frames_come_back_whole,
             dropping_a_session_leaves_the_room,
             a_viewer_sees_what_the_session_gets_back_and_ends_with_it,
             connect_gives_the_room_and_the_session_id,

@@ -85,6 +85,97 @@ impl fmt::Debug for VideoFrame {
     }
 }
 
+/// A frame that [`try_send_frame`](crate::blocking::RealtimeSession::try_send_frame) did not
+/// queue, given back with the reason, so that a caller can retry it, re-encode or skip it
+/// without having copied it first.
+///
+/// `?` turns it into the [`Error`](crate::Error) alone (the frame is dropped then).
+///
+/// ```no_run
+/// # #[cfg(feature = "blocking")]
+/// # fn f(
+/// #     session: &mut decart::blocking::RealtimeSession,
+/// #     mut frame: decart::realtime::VideoFrame,
+/// # ) -> Result<(), decart::Error> {
+/// // Offer the frame again while the media thread is behind; give up on anything else.
+/// loop {
+///     match session.try_send_frame(frame) {
+///         Ok(()) => break,
+///         Err(refused) if refused.is_backpressure() => {
+///             std::thread::sleep(std::time::Duration::from_millis(2));
+///             frame = refused.into_frame();
+///         }
+///         Err(refused) => return Err(refused.into()),
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct FrameRefused {
+    error: crate::Error,
+    frame: VideoFrame,
+}
+
+impl FrameRefused {
+    pub(crate) fn new(error: crate::Error, frame: VideoFrame) -> Self {
+        FrameRefused { error, frame }
+    }
+
+    /// Why the frame was not queued.
+    pub fn error(&self) -> &crate::Error {
+        &self.error
+    }
+
+    /// Whether it was only refused because [`MAX_QUEUED_FRAMES`] frames wait for the media
+    /// thread: the session goes on, and the same frame may be offered again shortly.
+    pub fn is_backpressure(&self) -> bool {
+        matches!(&self.error, crate::Error::Realtime(e)
+            if e.kind() == crate::realtime::RealtimeErrorKind::Backpressure)
+    }
+
+    /// The frame, unchanged.
+    pub fn frame(&self) -> &VideoFrame {
+        &self.frame
+    }
+
+    /// The frame back, unchanged.
+    pub fn into_frame(self) -> VideoFrame {
+        self.frame
+    }
+
+    /// The reason and the frame.
+    pub fn into_parts(self) -> (crate::Error, VideoFrame) {
+        (self.error, self.frame)
+    }
+}
+
+impl fmt::Debug for FrameRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameRefused")
+            .field("error", &self.error)
+            .field("frame", &self.frame)
+            .finish()
+    }
+}
+
+impl fmt::Display for FrameRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the frame was not sent: {}", self.error)
+    }
+}
+
+impl std::error::Error for FrameRefused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<FrameRefused> for crate::Error {
+    fn from(refused: FrameRefused) -> Self {
+        refused.error
+    }
+}
+
 /// Counters of a session's media, from [`media_stats`](crate::blocking::RealtimeSession::media_stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

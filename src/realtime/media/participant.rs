@@ -80,8 +80,8 @@ pub(crate) struct MediaHandle {
 
 /// Why a frame was not queued.
 pub(crate) enum SendRefused {
-    Full,
-    Gone,
+    Full(VideoFrame),
+    Gone(VideoFrame),
 }
 
 impl MediaHandle {
@@ -91,8 +91,11 @@ impl MediaHandle {
                 self.wake();
                 Ok(())
             }
-            Err(TrySendError::Full(_)) => Err(SendRefused::Full),
-            Err(TrySendError::Disconnected(_)) => Err(SendRefused::Gone),
+            Err(TrySendError::Full(MediaCommand::Frame(frame))) => Err(SendRefused::Full(frame)),
+            Err(TrySendError::Disconnected(MediaCommand::Frame(frame))) => {
+                Err(SendRefused::Gone(frame))
+            }
+            Err(_) => unreachable!("the command sent was a frame"),
         }
     }
 
