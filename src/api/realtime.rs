@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::client::Client;
 use super::maybe_async;
 use super::rt_io;
+use super::transport;
 use crate::error::Error;
 use crate::models::Model;
 use crate::realtime::media::participant::{self, MediaDial, MediaHandle, SendRefused};
@@ -18,8 +19,8 @@ use crate::realtime::messages::{ClientMessage, ServerMessage};
 use crate::realtime::socket::{self, Command, Dial, Inbound, Recv};
 use crate::realtime::{
     FrameRefused, InitialState, MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, RealtimeError,
-    RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo, SetImage, SubscribeInfo,
-    VideoFrame, check_not_expired, check_prompt, session_url,
+    RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo, SetImage, StateInForce,
+    SubscribeInfo, VideoFrame, check_not_expired, check_prompt, session_url,
 };
 
 /// Events kept for `next_event`, at most (a generation tick comes every second).
@@ -162,60 +163,132 @@ impl Realtime<'_> {
         model: &Model,
         options: RealtimeOptions,
     ) -> Result<RealtimeSession, Error> {
-        options.validate()?;
-        let key = self.client.api_key().expose().to_owned();
-        let url = session_url(
-            self.client.base_url(),
-            model,
-            &key,
-            self.client.user_agent(),
-            &options,
-        )?;
-        check_not_expired(&key, SystemTime::now())?;
-        log::debug!("realtime: connecting to {}", url.redacted);
-        let (tx, rx) = rt_io::channel();
-        let media_out = tx.clone();
-        let (commands, _thread) = socket::spawn(
-            Dial {
-                url: url.url,
-                redacted: url.redacted,
-                secret: key,
-                user_agent: self.client.user_agent().to_owned(),
-                connect_timeout: options.connect_timeout,
-            },
-            tx,
-        )?;
-        // Pipelined: the thread sends these as soon as the upgrade completes.
-        let _ = commands.send(Command::Send(ClientMessage::LivekitJoin.to_json()));
-        if let Some(initial) = &options.initial {
-            let _ = commands.send(Command::Send(initial.message().to_json()));
-        }
-        let mut session = RealtimeSession {
-            room: None,
-            commands,
-            rx,
-            events: VecDeque::new(),
-            early_acks: Vec::new(),
-            failure: None,
-            close_sent: false,
-            prompt_timeout: options.prompt_timeout,
-            image_timeout: options.image_timeout,
-            media: None,
-        };
-        let mut opened = session.open(&options).await;
-        if opened.is_ok() && options.media {
-            opened = session
-                .open_media(&options, model, self.client.user_agent(), media_out)
-                .await;
-        }
-        match opened {
-            Ok(()) => Ok(session),
-            Err(e) => {
-                session.send_close();
-                Err(e.into())
-            }
+        open_session(self.client, model, options).await
+    }
+
+    /// [`connect`](Self::connect), retried as the peers do: a failure that is not
+    /// [permanent](RealtimeError::is_permanent) (a refused connection, a timeout, a dropped
+    /// socket, a server error such as "Server at capacity", an ICE failure) is followed by a
+    /// new attempt after a backoff, up to [`RealtimeOptions::retry`]'s attempts (default 6,
+    /// 1 s to 10 s apart: [`default_realtime_retry`](crate::realtime::default_realtime_retry)).
+    /// Each attempt is a new session.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`connect`](Self::connect): at once for bad inputs and permanent errors (a
+    /// refused key, an expired token, a rejected initial state), else the last attempt's.
+    #[maybe_async]
+    pub async fn connect_with_retry(
+        self,
+        model: &Model,
+        options: RealtimeOptions,
+    ) -> Result<RealtimeSession, Error> {
+        connect_with_retry(self.client, model, options).await
+    }
+}
+
+/// One attempt at a session.
+#[maybe_async]
+async fn open_session(
+    client: &Client,
+    model: &Model,
+    options: RealtimeOptions,
+) -> Result<RealtimeSession, Error> {
+    options.validate()?;
+    let key = client.api_key().expose().to_owned();
+    let url = session_url(
+        client.base_url(),
+        model,
+        &key,
+        client.user_agent(),
+        &options,
+    )?;
+    check_not_expired(&key, SystemTime::now())?;
+    log::debug!("realtime: connecting to {}", url.redacted);
+    let (tx, rx) = rt_io::channel();
+    let media_out = tx.clone();
+    let (commands, _thread) = socket::spawn(
+        Dial {
+            url: url.url,
+            redacted: url.redacted,
+            secret: key,
+            user_agent: client.user_agent().to_owned(),
+            connect_timeout: options.connect_timeout,
+        },
+        tx,
+    )?;
+    // Pipelined: the thread sends these as soon as the upgrade completes.
+    let _ = commands.send(Command::Send(ClientMessage::LivekitJoin.to_json()));
+    if let Some(initial) = &options.initial {
+        let _ = commands.send(Command::Send(initial.message().to_json()));
+    }
+    let mut session = RealtimeSession {
+        room: None,
+        commands,
+        rx,
+        events: VecDeque::new(),
+        early_acks: Vec::new(),
+        failure: None,
+        close_sent: false,
+        prompt_timeout: options.prompt_timeout,
+        image_timeout: options.image_timeout,
+        media: None,
+        state: StateInForce::new(options.initial.as_ref()),
+        origin: Origin {
+            client: client.clone(),
+            model: model.clone(),
+            options: options.clone(),
+        },
+    };
+    let mut opened = session.open(&options).await;
+    if opened.is_ok() && options.media {
+        opened = session
+            .open_media(&options, model, client.user_agent(), media_out)
+            .await;
+    }
+    match opened {
+        Ok(()) => Ok(session),
+        Err(e) => {
+            session.send_close();
+            Err(e.into())
         }
     }
+}
+
+/// Attempts at a session under the options' retry policy.
+#[maybe_async]
+async fn connect_with_retry(
+    client: &Client,
+    model: &Model,
+    options: RealtimeOptions,
+) -> Result<RealtimeSession, Error> {
+    let policy = options.retry;
+    let mut attempt = 1;
+    loop {
+        let error = match open_session(client, model, options.clone()).await {
+            Ok(session) => return Ok(session),
+            Err(error) => error,
+        };
+        let retryable = matches!(&error, Error::Realtime(e) if e.is_retryable());
+        if !retryable || attempt >= policy.attempts() {
+            return Err(error);
+        }
+        let delay = crate::retry::delay(&policy, attempt, None, crate::retry::random_unit());
+        log::debug!(
+            "realtime: attempt {attempt} of {} failed ({}); retrying in {delay:?}",
+            policy.attempts(),
+            error.report()
+        );
+        transport::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
+/// What a session was opened with, for [`RealtimeSession::reconnect`].
+struct Origin {
+    client: Client,
+    model: Model,
+    options: RealtimeOptions,
 }
 
 /// An open realtime session: the control channel of one generation, and the LiveKit room its
@@ -238,6 +311,9 @@ pub struct RealtimeSession {
     image_timeout: Duration,
     /// The LiveKit participant and its received frames, when the session has media.
     media: Option<Frames>,
+    /// The prompt and image acknowledged last, for a reconnect.
+    state: StateInForce,
+    origin: Origin,
 }
 
 /// The LiveKit participant's handle, its received frames not yet handed out, and the media's
@@ -331,6 +407,7 @@ impl RealtimeSession {
             enhance_prompt: enhance,
         };
         self.request(message, self.prompt_timeout).await?;
+        self.state.prompted(prompt, enhance);
         Ok(())
     }
 
@@ -345,6 +422,7 @@ impl RealtimeSession {
     pub async fn set_image(&mut self, image: SetImage) -> Result<(), Error> {
         image.validate()?;
         self.request(image.message(), self.image_timeout).await?;
+        self.state.imaged(&image);
         Ok(())
     }
 
@@ -381,6 +459,64 @@ impl RealtimeSession {
     /// None today; the result leaves room for reporting a close the server refused.
     #[maybe_async]
     pub async fn close(mut self) -> Result<(), Error> {
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Replaces this session with a new one, as the peers reconnect: this one is closed (if it
+    /// has not ended already), then a new session of the same model and options is opened
+    /// with [`connect_with_retry`](Realtime::connect_with_retry)'s retries, starting in the
+    /// state in force: the last prompt and image the server acknowledged (else the options'
+    /// initial state), sent as its initial state.
+    ///
+    /// The new session has a new session id and room ([`subscribe_token`](Self::subscribe_token)
+    /// changes); the old one's unread events and frames are dropped and
+    /// [`media_stats`](Self::media_stats) start again.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "blocking")]
+    /// # fn f(mut session: decart::blocking::RealtimeSession) -> Result<(), decart::Error> {
+    /// use std::time::Duration;
+    ///
+    /// loop {
+    ///     match session.next_frame(Duration::from_secs(1)) {
+    ///         Ok(frame) => { /* show the frame */ let _ = frame; }
+    ///         // The room or the socket was lost: a new session, same prompt.
+    ///         Err(decart::Error::Realtime(e)) if e.is_retryable() => session.reconnect()?,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`connect_with_retry`](Realtime::connect_with_retry). On error this session
+    /// stays closed (its calls return `Closed`, or the error that had ended it) and
+    /// `reconnect` may be called again.
+    #[maybe_async]
+    pub async fn reconnect(&mut self) -> Result<(), Error> {
+        let mut options = self.origin.options.clone();
+        options.initial = self.state.initial();
+        if self.failure.is_none() {
+            self.fail(RealtimeError::new(
+                RealtimeErrorKind::Closed,
+                "the session was closed to reconnect",
+            ));
+        }
+        self.shutdown().await;
+        let fresh = connect_with_retry(&self.origin.client, &self.origin.model, options).await?;
+        log::debug!(
+            "realtime: reconnected as session {}",
+            fresh.room_info().session_id
+        );
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Sends the close and waits (a bounded time) for the socket's and the room's ends.
+    #[maybe_async]
+    async fn shutdown(&mut self) {
         self.send_close();
         let deadline = deadline_after(CLOSE_WAIT);
         let (mut control, mut media) = (true, self.media.is_some());
@@ -392,7 +528,6 @@ impl RealtimeSession {
                 Recv::Item(_) => {}
             }
         }
-        Ok(())
     }
 
     fn send_close(&mut self) {

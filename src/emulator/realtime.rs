@@ -108,6 +108,7 @@ pub struct RealtimeScript {
     tick_interval: Duration,
     after_ticks: AfterTicks,
     pub(crate) media: MediaAnswer,
+    sessions: Option<u32>,
 }
 
 impl Default for RealtimeScript {
@@ -124,6 +125,7 @@ impl Default for RealtimeScript {
             tick_interval: Duration::from_millis(20),
             after_ticks: AfterTicks::Nothing,
             media: MediaAnswer::Serve,
+            sessions: None,
         }
     }
 }
@@ -181,6 +183,13 @@ impl RealtimeScript {
     /// What follows the ticks.
     pub fn after_ticks(mut self, then: AfterTicks) -> Self {
         self.after_ticks = then;
+        self
+    }
+
+    /// Plays this script for the next `count` sessions only (counted at the WebSocket
+    /// upgrade), then the default one: "fail twice, then serve".
+    pub fn sessions(mut self, count: u32) -> Self {
+        self.sessions = Some(count);
         self
     }
 
@@ -342,7 +351,16 @@ pub(crate) fn upgrade(
     if !is_websocket || head.method != "GET" {
         return error(426, "Upgrade Required: /v1/stream is a WebSocket");
     }
-    let script = lock(&state.realtime.script).clone();
+    let script = {
+        let mut current = lock(&state.realtime.script);
+        let script = current.clone();
+        match &mut current.sessions {
+            Some(n) if *n <= 1 => *current = RealtimeScript::default(),
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        script
+    };
     if let Some((status, detail)) = &script.refuse {
         return error(*status, detail);
     }

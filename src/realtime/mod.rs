@@ -74,9 +74,12 @@ pub use media::{
 pub use options::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IMAGE_TIMEOUT, DEFAULT_MEDIA_TIMEOUT, DEFAULT_PROMPT_TIMEOUT,
     DEFAULT_QUEUE_TIMEOUT, DEFAULT_ROOM_INFO_TIMEOUT, RealtimeOptions, SetImage,
+    default_realtime_retry,
 };
 #[cfg(any(feature = "blocking", feature = "async"))]
-pub(crate) use options::{InitialState, check_not_expired, check_prompt, session_url};
+pub(crate) use options::{
+    InitialState, StateInForce, check_not_expired, check_prompt, session_url,
+};
 
 use std::fmt;
 

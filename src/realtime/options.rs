@@ -8,6 +8,7 @@ use super::error::{RealtimeError, RealtimeErrorKind};
 use super::messages::{ClientMessage, ImageData};
 use crate::Error;
 use crate::RealtimeSpeed;
+use crate::RetryPolicy;
 use crate::models::{Model, ModelKind};
 
 /// Default time allowed to open the WebSocket (TCP, TLS and upgrade): 60 s, as the JS SDK.
@@ -169,6 +170,55 @@ impl InitialState {
     }
 }
 
+/// What a session's generation runs with: the last prompt and image the server acknowledged
+/// (seeded with the initial state), replayed as the initial state of a reconnect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StateInForce {
+    image: Option<SetImage>,
+    prompt: Option<(String, bool)>,
+}
+
+impl StateInForce {
+    pub(crate) fn new(initial: Option<&InitialState>) -> Self {
+        let mut state = StateInForce::default();
+        match initial {
+            Some(InitialState::Prompt { prompt, enhance }) => state.prompted(prompt, *enhance),
+            Some(InitialState::Image(image)) => state.imaged(image),
+            None => {}
+        }
+        state
+    }
+
+    /// A prompt was acknowledged: it applies to the image in force, if any.
+    pub(crate) fn prompted(&mut self, prompt: &str, enhance: bool) {
+        self.prompt = Some((prompt.to_owned(), enhance));
+    }
+
+    /// An image message was acknowledged: it replaces the image, and its prompt (if it
+    /// carries one, or `null` for none) replaces the prompt.
+    pub(crate) fn imaged(&mut self, image: &SetImage) {
+        if image.prompt.is_some() {
+            self.prompt = None;
+        }
+        self.image = Some(image.clone());
+    }
+
+    /// The one message that puts a new session in this state.
+    pub(crate) fn initial(&self) -> Option<InitialState> {
+        match (&self.image, &self.prompt) {
+            (Some(image), Some((prompt, enhance))) => Some(InitialState::Image(
+                image.clone().prompt(prompt.clone()).enhance(*enhance),
+            )),
+            (Some(image), None) => Some(InitialState::Image(image.clone())),
+            (None, Some((prompt, enhance))) => Some(InitialState::Prompt {
+                prompt: prompt.clone(),
+                enhance: *enhance,
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
 /// How to open a realtime session. Every setting is optional.
 #[derive(Debug, Clone)]
 pub struct RealtimeOptions {
@@ -186,6 +236,19 @@ pub struct RealtimeOptions {
     pub(crate) codec: super::VideoCodec,
     pub(crate) video_size: Option<(u32, u32)>,
     pub(crate) media_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+}
+
+/// The peers' retry of a realtime connect: 6 attempts (the first and 5 retries), backoff
+/// doubling from 1 s up to 10 s (here with full jitter). What
+/// [`connect_with_retry`](crate::blocking::Realtime::connect_with_retry) and
+/// [`reconnect`](crate::blocking::RealtimeSession::reconnect) use unless
+/// [`RealtimeOptions::retry`] says otherwise.
+pub fn default_realtime_retry() -> RetryPolicy {
+    RetryPolicy::new()
+        .max_attempts(6)
+        .base_delay(Duration::from_secs(1))
+        .max_delay(Duration::from_secs(10))
 }
 
 impl Default for RealtimeOptions {
@@ -205,6 +268,7 @@ impl Default for RealtimeOptions {
             codec: super::VideoCodec::H264,
             video_size: None,
             media_timeout: DEFAULT_MEDIA_TIMEOUT,
+            retry: default_realtime_retry(),
         }
     }
 }
@@ -316,6 +380,17 @@ impl RealtimeOptions {
     /// ICE, from the room info on (default 30 s).
     pub fn media_timeout(mut self, timeout: Duration) -> Self {
         self.media_timeout = timeout;
+        self
+    }
+
+    /// How [`connect_with_retry`](crate::blocking::Realtime::connect_with_retry) and
+    /// [`reconnect`](crate::blocking::RealtimeSession::reconnect) retry a failed connect
+    /// (default [`default_realtime_retry`]: 6 attempts, 1 s to 10 s apart). Only errors that
+    /// are not [permanent](RealtimeError::is_permanent) are retried; `Retry-After` does not
+    /// apply. [`Realtime::connect`](crate::blocking::Realtime::connect) makes one attempt
+    /// whatever this says.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -524,6 +599,67 @@ pub(crate) fn check_not_expired(api_key: &str, now: SystemTime) -> Result<(), Re
 mod tests {
     use super::*;
     use crate::models;
+
+    fn prompt(p: &str, enhance: bool) -> Option<InitialState> {
+        Some(InitialState::Prompt {
+            prompt: p.into(),
+            enhance,
+        })
+    }
+
+    #[test]
+    fn the_state_in_force_is_what_was_acknowledged_last() {
+        // Nothing, then the initial state as given.
+        assert_eq!(StateInForce::new(None).initial(), None);
+        let initial = prompt("a", true);
+        assert_eq!(StateInForce::new(initial.as_ref()).initial(), initial);
+        // A later prompt replaces it.
+        let mut state = StateInForce::new(initial.as_ref());
+        state.prompted("b", false);
+        assert_eq!(state.initial(), prompt("b", false));
+        // An image without a prompt keeps the prompt in force; one with a prompt replaces it.
+        state.imaged(&SetImage::file_ref("file_1"));
+        assert_eq!(
+            state.initial(),
+            Some(InitialState::Image(
+                SetImage::file_ref("file_1").prompt("b").enhance(false)
+            ))
+        );
+        state.imaged(&SetImage::file_ref("file_2").prompt("c"));
+        assert_eq!(
+            state.initial(),
+            Some(InitialState::Image(
+                SetImage::file_ref("file_2").prompt("c")
+            ))
+        );
+        // A prompt after an image applies to that image.
+        state.prompted("d", true);
+        assert_eq!(
+            state.initial(),
+            Some(InitialState::Image(
+                SetImage::file_ref("file_2").prompt("d").enhance(true)
+            ))
+        );
+        // Passthrough (no image, no prompt) is replayed as such.
+        state.imaged(&SetImage::passthrough());
+        assert_eq!(
+            state.initial(),
+            Some(InitialState::Image(SetImage::passthrough()))
+        );
+        // An initial image seeds the state.
+        let image = SetImage::bytes(b"png").prompt("e");
+        let state = StateInForce::new(Some(&InitialState::Image(image.clone())));
+        assert_eq!(state.initial(), Some(InitialState::Image(image)));
+    }
+
+    #[test]
+    fn the_default_retry_is_the_peers() {
+        let policy = default_realtime_retry();
+        assert_eq!(policy.attempts(), 6);
+        assert_eq!(RealtimeOptions::new().retry, policy);
+        let none = RetryPolicy::disabled();
+        assert_eq!(RealtimeOptions::new().retry(none).retry, none);
+    }
 
     #[test]
     fn url_has_every_parameter_in_order() {

@@ -508,6 +508,175 @@ pub async fn refused_frames_come_back_whole() {
     session.close().await.unwrap();
 }
 
+/// Retries 10 to 20 ms apart (the peers' 1 s to 10 s would slow the tests).
+fn quick_retry(attempts: u32) -> decart::RetryPolicy {
+    decart::RetryPolicy::new()
+        .max_attempts(attempts)
+        .base_delay(Duration::from_millis(10))
+        .max_delay(Duration::from_millis(20))
+}
+
+#[maybe_async]
+pub async fn connect_with_retry_retries_what_may_pass_and_stops_at_the_rest() {
+    let emu = Emulator::start().unwrap();
+    let capacity = || RealtimeScript::new().join(JoinAnswer::Error("Server at capacity".into()));
+    let options = || fast().media(false);
+    // Twice at capacity, then served: three sessions, the last one open.
+    emu.set_realtime_script(capacity().sessions(2));
+    let session = client(&emu)
+        .realtime()
+        .connect_with_retry(&model(), options().retry(quick_retry(3)))
+        .await
+        .unwrap();
+    assert_eq!(emu.realtime_sessions().len(), 3);
+    assert!(!session.is_closed());
+    session.close().await.unwrap();
+    // Out of attempts: the last attempt's error.
+    emu.set_realtime_script(capacity().sessions(5));
+    let e = realtime_error(
+        client(&emu)
+            .realtime()
+            .connect_with_retry(&model(), options().retry(quick_retry(2)))
+            .await,
+    );
+    assert_eq!(e.kind(), RealtimeErrorKind::Server, "{e}");
+    assert!(e.to_string().contains("Server at capacity"), "{e}");
+    assert_eq!(emu.realtime_sessions().len(), 5);
+    // A permanent error is not retried.
+    emu.set_realtime_script(
+        RealtimeScript::new().join(JoinAnswer::Error("Invalid API key".into())),
+    );
+    let e = realtime_error(
+        client(&emu)
+            .realtime()
+            .connect_with_retry(&model(), options().retry(quick_retry(3)))
+            .await,
+    );
+    assert!(e.is_permanent(), "{e}");
+    assert_eq!(emu.realtime_sessions().len(), 6);
+    // Neither is a bad input (nothing is dialled).
+    let e = client(&emu)
+        .realtime()
+        .connect_with_retry(&model(), options().initial_prompt(" ", true))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_INPUT");
+    assert_eq!(emu.realtime_sessions().len(), 6);
+    // Plain `connect` makes one attempt, whatever the policy.
+    emu.set_realtime_script(capacity().sessions(1));
+    let e = realtime_error(
+        client(&emu)
+            .realtime()
+            .connect(&model(), options().retry(quick_retry(3)))
+            .await,
+    );
+    assert_eq!(e.kind(), RealtimeErrorKind::Server, "{e}");
+    assert_eq!(emu.realtime_sessions().len(), 7);
+}
+
+#[maybe_async]
+pub async fn reconnect_opens_a_new_session_in_the_state_in_force() {
+    let emu = Emulator::start().unwrap();
+    // The first session's room is lost after two frames; the next ones are served.
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .media(MediaAnswer::DropAfterFrames(2))
+            .sessions(1),
+    );
+    let mut session = client(&emu)
+        .realtime()
+        .connect(
+            &model(),
+            fast().initial_prompt("first", true).retry(quick_retry(3)),
+        )
+        .await
+        .unwrap();
+    let first_id = session.session_id().to_owned();
+    let first_token = session.subscribe_token();
+    session.set_prompt("second", false).await.unwrap();
+    for n in 0..2 {
+        session.send_frame(frame(n)).unwrap();
+    }
+    let before = receive(&mut session, 2).await;
+    assert_eq!(before.len(), 2);
+    session.send_frame(frame(2)).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        match session.next_frame(Duration::from_millis(100)).await {
+            Err(Error::Realtime(e)) => break e,
+            Ok(_) if Instant::now() < until => {}
+            other => panic!("expected the room's end, got {other:?}"),
+        }
+    };
+    assert_eq!(e.kind(), RealtimeErrorKind::Closed, "{e}");
+    assert!(e.is_retryable());
+
+    session.reconnect().await.unwrap();
+    assert!(!session.is_closed());
+    assert_ne!(session.session_id(), first_id);
+    assert_ne!(session.subscribe_token(), first_token);
+    let sessions = emu.realtime_sessions();
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions[0].ended);
+    // The new session starts with the prompt in force, not the options' initial one.
+    let log = &sessions[1];
+    assert_eq!(log.received_types()[..2], ["livekit_join", "prompt"]);
+    assert_eq!(
+        log.received[1],
+        serde_json::json!({"type": "prompt", "prompt": "second", "enhance_prompt": false})
+    );
+    // The media is up again, under that prompt; the counters start again.
+    session.send_frame(frame(7)).unwrap();
+    let got = receive(&mut session, 1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].data(),
+        decart::emulator::transformed_frame(&access_unit(7, 1200), 0, Some("second"))
+    );
+    assert_eq!(session.media_stats().frames_sent, 1);
+
+    // A reconnect of a session that is up closes it first.
+    session.reconnect().await.unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let second = loop {
+        let second = emu.realtime_sessions()[1].clone();
+        if (second.ended && second.media_left) || Instant::now() > until {
+            break second;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(second.closed_by_client && second.media_left, "{second:?}");
+    assert_eq!(emu.realtime_sessions().len(), 3);
+    session.close().await.unwrap();
+}
+
+#[maybe_async]
+pub async fn a_failed_reconnect_leaves_the_session_closed_and_may_be_tried_again() {
+    let emu = Emulator::start().unwrap();
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast().media(false).retry(quick_retry(2)))
+        .await
+        .unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .join(JoinAnswer::Error("Server at capacity".into()))
+            .sessions(2),
+    );
+    let e = realtime_error(session.reconnect().await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Server, "{e}");
+    assert!(session.is_closed());
+    let closed = realtime_error(session.set_prompt("x", true).await);
+    assert_eq!(closed.kind(), RealtimeErrorKind::Closed, "{closed}");
+    assert_eq!(emu.realtime_sessions().len(), 3);
+    // The capacity is back: the same session value reconnects.
+    session.reconnect().await.unwrap();
+    assert!(!session.is_closed());
+    session.set_prompt("x", true).await.unwrap();
+    assert_eq!(emu.realtime_sessions().len(), 4);
+    session.close().await.unwrap();
+}
+
 #[maybe_async]
 pub async fn dropping_a_session_leaves_the_room() {
     let emu = Emulator::start().unwrap();
@@ -1272,6 +1441,9 @@ macro_rules! realtime_tests {
             frames_without_media_or_bytes_are_refused,
             unread_frames_are_bounded_and_counted,
             refused_frames_come_back_whole,
+            connect_with_retry_retries_what_may_pass_and_stops_at_the_rest,
+            reconnect_opens_a_new_session_in_the_state_in_force,
+            a_failed_reconnect_leaves_the_session_closed_and_may_be_tried_again,
             dropping_a_session_leaves_the_room,
             a_viewer_sees_what_the_session_gets_back_and_ends_with_it,
             connect_gives_the_room_and_the_session_id,
