@@ -329,6 +329,18 @@ fn bad_arguments_exit_2() {
             "in.h264",
             "-o",
             "o.h264",
+            "--retries",
+            "21",
+        ],
+        &[
+            "realtime",
+            "lucy-2.1",
+            "-p",
+            "x",
+            "-i",
+            "in.h264",
+            "-o",
+            "o.h264",
             "--duration",
             "0",
         ],
@@ -1342,7 +1354,8 @@ fn realtime_session_failures_exit_1() {
 
     // Refused: no output at all.
     emu.set_realtime_script(RealtimeScript::new().refuse(503, "no capacity"));
-    let line = decart(&emu, &realtime_args(&input, &s(&out), &[])).fails(1, "REALTIME_REJECTED");
+    let line = decart(&emu, &realtime_args(&input, &s(&out), &["--retries", "0"]))
+        .fails(1, "REALTIME_REJECTED");
     assert!(line.contains("503"), "{line}");
     assert!(!out.exists());
     assert_eq!(
@@ -1350,6 +1363,24 @@ fn realtime_session_failures_exit_1() {
         1,
         "no temporary file left"
     );
+    // A refused key is not retried: a second attempt would have been served.
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .refuse(401, "Invalid API key")
+            .sessions(1),
+    );
+    let line = decart(&emu, &realtime_args(&input, &s(&out), &[])).fails(1, "REALTIME_REJECTED");
+    assert!(line.contains("401"), "{line}");
+    assert!(!out.exists());
+    // At capacity twice, then served: the retries carry the stream through.
+    emu.set_realtime_script(RealtimeScript::new().refuse(503, "no capacity").sessions(2));
+    let run = decart(
+        &emu,
+        &realtime_args(&input, &s(&out), &["--fps", "100", "--retries", "2"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), transformed(&aus, RT_PROMPT));
+    std::fs::remove_file(&out).unwrap();
 
     // The room is lost mid-stream: the frames that came back are kept, and said so.
     emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::DropAfterFrames(10)));

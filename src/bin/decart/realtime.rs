@@ -449,7 +449,8 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
     };
     let mut options = RealtimeOptions::new()
         .initial_prompt(a.prompt.clone(), !a.no_enhance)
-        .video_codec(codec);
+        .video_codec(codec)
+        .retry(decart::realtime::default_realtime_retry().max_attempts(a.retries + 1));
     if let Some((w, h)) = size {
         options = options.video_size(u32::from(w), u32::from(h));
     }
@@ -460,7 +461,7 @@ pub fn run(global: &Global, a: RealtimeArgs) -> Result<(), Failure> {
     let show = progress::wanted(global);
     let started = Instant::now();
     let progress = Progress::start(show, model.name(), "connecting", started, None);
-    let connected = client.realtime().connect(&model, options);
+    let connected = client.realtime().connect_with_retry(&model, options);
     let connect = started.elapsed();
     let mut session = match connected {
         Ok(s) => s,
