@@ -119,6 +119,32 @@ fn realtime_keys_never_show() {
                 Err(e) => shown.push(format!("{e} {e:?}")),
             }
         }
+        // Retries and a reconnect log their failures.
+        emu.set_realtime_script(
+            RealtimeScript::new()
+                .join(JoinAnswer::Error("Server at capacity".into()))
+                .sessions(1),
+        );
+        let client = Client::builder()
+            .api_key(key.as_str())
+            .base_url(emu.base_url())
+            .build()
+            .unwrap();
+        let quick = decart::RetryPolicy::new()
+            .max_attempts(2)
+            .base_delay(Duration::from_millis(5));
+        match client
+            .realtime()
+            .connect_with_retry(&model, options().media(false).retry(quick))
+        {
+            Ok(mut session) => {
+                if let Err(e) = session.reconnect() {
+                    shown.push(format!("{e} {e:?}"));
+                }
+                shown.push(format!("{session:?}"));
+            }
+            Err(e) => shown.push(format!("{e} {e:?}")),
+        }
     }
     // Nothing listening, and a TLS handshake with a plain-HTTP server.
     let port = {
@@ -142,6 +168,10 @@ fn realtime_keys_never_show() {
     }
 
     let logged = CAPTURE.0.lock().unwrap().clone();
+    assert!(
+        logged.iter().any(|l| l.contains("attempt 1 of 2 failed")),
+        "the retry is logged: {logged:#?}"
+    );
     assert!(
         logged.iter().any(|l| l.contains("api_key=<redacted>")),
         "the session URL is logged, redacted: {logged:#?}"
