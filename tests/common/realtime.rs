@@ -468,7 +468,7 @@ pub async fn refused_frames_come_back_whole() {
 
     let mut session = client(&emu)
         .realtime()
-        .connect(&model(), fast())
+        .connect(&model(), fast().retry(quick_retry(1)))
         .await
         .unwrap();
     let empty = decart::realtime::VideoFrame::new(Vec::new(), Duration::from_millis(7));
@@ -477,14 +477,12 @@ pub async fn refused_frames_come_back_whole() {
     assert_eq!(refused.into_frame(), empty);
     // A burst of large frames outruns the media thread (each is ~80 packets to encrypt):
     // the queue fills, and what it refuses comes back unchanged, the session going on.
+    let big = access_unit(1, 100_000);
     let mut queued = 0;
     let mut refused = None;
     for n in 0..5_000 {
-        let big = decart::realtime::VideoFrame::new(
-            access_unit(n, 100_000),
-            Duration::from_millis(33) * n,
-        );
-        match session.try_send_frame(big) {
+        let frame = decart::realtime::VideoFrame::new(big.clone(), Duration::from_millis(33) * n);
+        match session.try_send_frame(frame) {
             Ok(()) => queued += 1,
             Err(r) => {
                 refused = Some((n, r));
@@ -495,7 +493,7 @@ pub async fn refused_frames_come_back_whole() {
     let (n, refused) = refused.expect("5000 frames of 100 KB never filled the queue");
     assert!(refused.is_backpressure(), "{refused}");
     assert!(queued >= decart::realtime::MAX_QUEUED_FRAMES, "{queued}");
-    assert_eq!(refused.frame().data(), &access_unit(n, 100_000)[..]);
+    assert_eq!(refused.frame().data(), &big[..]);
     assert_eq!(refused.frame().timestamp(), Duration::from_millis(33) * n);
     // `?` keeps the error alone.
     let e: Error = refused.into();
@@ -505,7 +503,24 @@ pub async fn refused_frames_come_back_whole() {
     );
     assert!(!session.is_closed());
     assert_eq!(session.media_stats().frames_sent, queued as u64);
-    session.close().await.unwrap();
+    // Closing with the queue full still ends the media at once: a failed reconnect keeps
+    // the session value, and its participant must have left the room all the same.
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .join(JoinAnswer::Error("Server at capacity".into()))
+            .sessions(1),
+    );
+    let e = realtime_error(session.reconnect().await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Server, "{e}");
+    let until = Instant::now() + Duration::from_secs(5);
+    while !emu.realtime_sessions()[1].media_left && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        emu.realtime_sessions()[1].media_left,
+        "the closed session's participant is still in the room"
+    );
+    drop(session);
 }
 
 /// Retries 10 to 20 ms apart (the peers' 1 s to 10 s would slow the tests).
@@ -615,6 +630,10 @@ pub async fn reconnect_opens_a_new_session_in_the_state_in_force() {
     assert!(!session.is_closed());
     assert_ne!(session.session_id(), first_id);
     assert_ne!(session.subscribe_token(), first_token);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !emu.realtime_sessions()[0].ended && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let sessions = emu.realtime_sessions();
     assert_eq!(sessions.len(), 2);
     assert!(sessions[0].ended);

@@ -8,7 +8,7 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -68,6 +68,9 @@ pub(crate) struct Shared {
     pub backlog: AtomicUsize,
     /// Frames dropped because the backlog was full.
     pub dropped: AtomicU64,
+    /// Set by the session's close: seen even when 64 frames fill the command queue and the
+    /// `Close` command could not be queued behind them.
+    pub closing: AtomicBool,
 }
 
 /// The session's end of the participant.
@@ -100,8 +103,9 @@ impl MediaHandle {
     }
 
     pub(crate) fn close(&self) {
-        // A full queue still ends the thread: it drains the queue and finds the close, or
-        // sees the handle gone.
+        // The flag first: with a full queue the command below is refused, and the thread
+        // must not send the queued frames first, nor wait for the handle to be dropped.
+        self.shared.closing.store(true, Ordering::Release);
         let _ = self.commands.try_send(MediaCommand::Close);
         self.wake();
     }
@@ -362,6 +366,9 @@ impl<'a, S: Read + Write> Participant<'a, S> {
     ) -> Result<bool, RealtimeError> {
         // Frames to send, or the close.
         loop {
+            if shared.closing.load(Ordering::Acquire) {
+                return Ok(false);
+            }
             match commands.try_recv() {
                 Ok(MediaCommand::Frame(frame)) => self.write(frame)?,
                 Ok(MediaCommand::Close) | Err(mpsc::TryRecvError::Disconnected) => {
