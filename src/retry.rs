@@ -60,6 +60,18 @@ pub(crate) fn backoff_window(policy: &RetryPolicy, retry: u32) -> Duration {
         .min(policy.cap())
 }
 
+/// The wait before retry number `retry` of a realtime connect: "equal jitter", between half
+/// the backoff window and the whole of it, so that the waits stay close to the peers' fixed
+/// 1, 2, 4, 8, 10 s while clients dropped together do not come back in step.
+#[cfg(feature = "realtime")]
+pub(crate) fn realtime_delay(policy: &RetryPolicy, retry: u32, random_unit: f64) -> Duration {
+    let half = backoff_window(policy, retry) / 2;
+    // Not `mul_f64`: it panics when the product rounds above `Duration::MAX`.
+    let jitter = Duration::try_from_secs_f64(half.as_secs_f64() * random_unit.clamp(0.0, 1.0))
+        .unwrap_or(half);
+    half.saturating_add(jitter)
+}
+
 /// A uniformly random number in `[0, 1]` for the jitter.
 pub(crate) fn random_unit() -> f64 {
     fastrand::f64()
@@ -81,6 +93,33 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 
 #[cfg(test)]
 mod tests {
+    #[cfg(feature = "realtime")]
+    #[test]
+    fn realtime_waits_are_between_half_the_window_and_all_of_it() {
+        let policy = crate::realtime::default_realtime_retry();
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        for (retry, low, high) in [
+            (1, ms(500), s(1)),
+            (2, s(1), s(2)),
+            (3, s(2), s(4)),
+            (4, s(4), s(8)),
+            (5, s(5), s(10)),
+            (40, s(5), s(10)),
+        ] {
+            assert_eq!(realtime_delay(&policy, retry, 0.0), low, "retry {retry}");
+            assert_eq!(realtime_delay(&policy, retry, 1.0), high, "retry {retry}");
+            let mid = realtime_delay(&policy, retry, 0.5);
+            assert!(low < mid && mid < high, "retry {retry}: {mid:?}");
+        }
+        // Out-of-range randomness and huge windows stay bounded.
+        assert_eq!(realtime_delay(&policy, 1, 7.0), s(1));
+        let huge = RetryPolicy::new()
+            .base_delay(Duration::MAX)
+            .max_delay(Duration::MAX);
+        assert!(realtime_delay(&huge, 3, 1.0) >= Duration::MAX / 2);
+    }
+
     use super::*;
     use crate::error::TransportErrorKind;
 

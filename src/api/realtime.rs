@@ -170,8 +170,11 @@ impl Realtime<'_> {
     /// [permanent](RealtimeError::is_permanent) (a refused connection, a timeout, a dropped
     /// socket, a server error such as "Server at capacity", an ICE failure) is followed by a
     /// new attempt after a backoff, up to [`RealtimeOptions::retry`]'s attempts (default 6,
-    /// 1 s to 10 s apart: [`default_realtime_retry`](crate::realtime::default_realtime_retry)).
-    /// Each attempt is a new session.
+    /// waits of about 1, 2, 4, 8, 10 s:
+    /// [`default_realtime_retry`](crate::realtime::default_realtime_retry)).
+    ///
+    /// Each attempt is a new session, bounded by the options' timeouts, the queue timeout
+    /// included: a retry after "still queued" queues again, at the end.
     ///
     /// # Errors
     ///
@@ -273,7 +276,7 @@ async fn connect_with_retry(
         if !retryable || attempt >= policy.attempts() {
             return Err(error);
         }
-        let delay = crate::retry::delay(&policy, attempt, None, crate::retry::random_unit());
+        let delay = crate::retry::realtime_delay(&policy, attempt, crate::retry::random_unit());
         log::debug!(
             "realtime: attempt {attempt} of {} failed ({}); retrying in {delay:?}",
             policy.attempts(),
@@ -469,9 +472,13 @@ impl RealtimeSession {
     /// state in force: the last prompt and image the server acknowledged (else the options'
     /// initial state), sent as its initial state.
     ///
-    /// The new session has a new session id and room ([`subscribe_token`](Self::subscribe_token)
-    /// changes); the old one's unread events and frames are dropped and
-    /// [`media_stats`](Self::media_stats) start again.
+    /// On success the new session has a new session id and room
+    /// ([`subscribe_token`](Self::subscribe_token) changes), the old one's unread events and
+    /// frames are dropped and [`media_stats`](Self::media_stats) start again. A prompt or image
+    /// whose acknowledgement timed out is not replayed (the server may or may not have applied
+    /// it). The key is the one of the client that opened the session: a client-token JWT past
+    /// its `exp` fails with `TokenExpired`, and a new session from a client with a fresh token
+    /// is the way on.
     ///
     /// ```no_run
     /// # #[cfg(feature = "blocking")]
@@ -492,8 +499,8 @@ impl RealtimeSession {
     /// # Errors
     ///
     /// Those of [`connect_with_retry`](Realtime::connect_with_retry). On error this session
-    /// stays closed (its calls return `Closed`, or the error that had ended it) and
-    /// `reconnect` may be called again.
+    /// stays closed (frames and events it had received are still handed out, then its calls
+    /// return `Closed`, or the error that had ended it) and `reconnect` may be called again.
     #[maybe_async]
     pub async fn reconnect(&mut self) -> Result<(), Error> {
         let mut options = self.origin.options.clone();
@@ -807,7 +814,6 @@ impl RealtimeSession {
     /// the caller's choice, without a copy made beforehand.
     ///
     /// The [`FrameRefused`] page shows a retry loop.
-    ///
     ///
     /// # Errors
     ///

@@ -187,7 +187,7 @@ impl RealtimeScript {
     }
 
     /// Plays this script for the next `count` sessions only (counted at the WebSocket
-    /// upgrade), then the default one: "fail twice, then serve".
+    /// upgrade), then the default one: "fail twice, then serve". `0` plays it for none.
     pub fn sessions(mut self, count: u32) -> Self {
         self.sessions = Some(count);
         self
@@ -353,6 +353,9 @@ pub(crate) fn upgrade(
     }
     let script = {
         let mut current = lock(&state.realtime.script);
+        if current.sessions == Some(0) {
+            *current = RealtimeScript::default();
+        }
         let script = current.clone();
         match &mut current.sessions {
             Some(n) if *n <= 1 => *current = RealtimeScript::default(),

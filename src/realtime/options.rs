@@ -240,7 +240,7 @@ pub struct RealtimeOptions {
 }
 
 /// The peers' retry of a realtime connect: 6 attempts (the first and 5 retries), backoff
-/// doubling from 1 s up to 10 s (here with full jitter). What
+/// doubling from 1 s up to 10 s (each wait between half its window and all of it). What
 /// [`connect_with_retry`](crate::blocking::Realtime::connect_with_retry) and
 /// [`reconnect`](crate::blocking::RealtimeSession::reconnect) use unless
 /// [`RealtimeOptions::retry`] says otherwise.
@@ -385,7 +385,8 @@ impl RealtimeOptions {
 
     /// How [`connect_with_retry`](crate::blocking::Realtime::connect_with_retry) and
     /// [`reconnect`](crate::blocking::RealtimeSession::reconnect) retry a failed connect
-    /// (default [`default_realtime_retry`]: 6 attempts, 1 s to 10 s apart). Only errors that
+    /// (default [`default_realtime_retry`]: 6 attempts, about 1, 2, 4, 8, 10 s apart: each wait
+    /// between half of `min(max_delay, base_delay · 2ⁿ⁻¹)` and all of it). Only errors that
     /// are not [permanent](RealtimeError::is_permanent) are retried; `Retry-After` does not
     /// apply. [`Realtime::connect`](crate::blocking::Realtime::connect) makes one attempt
     /// whatever this says.

@@ -461,6 +461,8 @@ pub async fn refused_frames_come_back_whole() {
         "{refused}"
     );
     assert_eq!(refused.frame(), &frame(1));
+    // The reason is said once: in `Display`, not again as a source.
+    assert!(std::error::Error::source(&refused).is_none());
     let (e, back) = refused.into_parts();
     assert_eq!(e.code(), "INVALID_INPUT");
     assert_eq!(back, frame(1));
@@ -523,7 +525,7 @@ pub async fn refused_frames_come_back_whole() {
     drop(session);
 }
 
-/// Retries 10 to 20 ms apart (the peers' 1 s to 10 s would slow the tests).
+/// Retries 5 to 20 ms apart (the peers' 1 s to 10 s would slow the tests).
 fn quick_retry(attempts: u32) -> decart::RetryPolicy {
     decart::RetryPolicy::new()
         .max_attempts(attempts)

@@ -267,8 +267,8 @@ pub struct RealtimeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=240))]
     pub fps: Option<u32>,
     /// Connect again this many times when connecting fails in a way that may pass (the server
-    /// at capacity, a timeout, a dropped connection), 1 s to 10 s apart, as the peer SDKs do;
-    /// a refused key is not retried
+    /// at capacity, a timeout, a dropped connection), about 1, 2, 4, 8, 10 s apart, as the
+    /// peer SDKs do; a refused key is not retried
     #[arg(long, value_name = "N", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(0..=20))]
     pub retries: u32,

@@ -164,11 +164,9 @@ impl fmt::Display for FrameRefused {
     }
 }
 
-impl std::error::Error for FrameRefused {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
+/// No `source`: `Display` already says the reason, and an error-chain printer would say it
+/// twice. [`error`](FrameRefused::error) gives it.
+impl std::error::Error for FrameRefused {}
 
 impl From<FrameRefused> for crate::Error {
     fn from(refused: FrameRefused) -> Self {
