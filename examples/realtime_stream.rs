@@ -1,5 +1,7 @@
 //! Streams video through a realtime model with the blocking client: frames sent at 30 fps,
-//! the model's frames received, the prompt changed mid-stream, the session's events.
+//! the model's frames received, the prompt changed mid-stream, the session's events; a frame
+//! the media thread has no room for is skipped, and a lost session is replaced by a new one in
+//! the same prompt (at most 3 times).
 //!
 //! Configured from the environment: `DECART_API_KEY` (a key, an `ek_…` client key or a client
 //! JWT), optional `DECART_BASE_URL` (e.g. a local emulator, `decart emulator`), optional
@@ -14,8 +16,9 @@
 
 use std::time::{Duration, Instant};
 
+use decart::blocking::RealtimeSession;
 use decart::realtime::{RealtimeOptions, VideoFrame};
-use decart::{Client, models};
+use decart::{Client, Error, models};
 
 fn main() {
     if let Err(err) = run() {
@@ -51,13 +54,29 @@ fn frames() -> Vec<Vec<u8>> {
     }
 }
 
+/// A session lost to something that may pass (a dropped socket, the room lost, an ICE
+/// failure) is replaced by a new one in the prompt in force; anything else ends the stream.
+fn recover(session: &mut RealtimeSession, error: Error, reconnects: &mut u32) -> Result<(), Error> {
+    match error {
+        Error::Realtime(e) if e.is_retryable() && *reconnects < 3 => {
+            *reconnects += 1;
+            eprintln!("session lost ({e}); reconnecting");
+            session.reconnect()?;
+            println!("now session {}", session.session_id());
+            Ok(())
+        }
+        other => Err(other),
+    }
+}
+
 fn run() -> Result<(), decart::Error> {
     let client = Client::from_env()?;
     let name = std::env::var("DECART_MODEL").unwrap_or_else(|_| "lucy-2.1".to_owned());
     let model = models::realtime(&name)?;
     let started = Instant::now();
     let options = RealtimeOptions::new().initial_prompt("a watercolor painting", true);
-    let mut session = client.realtime().connect(&model, options)?;
+    // Retried as the peer SDKs do when the server is at capacity or the connection drops.
+    let mut session = client.realtime().connect_with_retry(&model, options)?;
     println!(
         "session {} in room {} after {:?}",
         session.session_id(),
@@ -68,6 +87,7 @@ fn run() -> Result<(), decart::Error> {
     let period = Duration::from_secs(1) / model.fps();
     let frames = frames();
     let count = frames.len();
+    let mut reconnects = 0;
     let t0 = Instant::now();
     for (i, access_unit) in frames.into_iter().enumerate() {
         let i = i as u32;
@@ -75,15 +95,27 @@ fn run() -> Result<(), decart::Error> {
             session.set_prompt("an oil painting, warm light", true)?;
             println!("prompt changed");
         }
-        session.send_frame(VideoFrame::new(access_unit, period * i))?;
+        match session.try_send_frame(VideoFrame::new(access_unit, period * i)) {
+            Ok(()) => {}
+            // Live video: a frame that cannot go now is worth less than the next one.
+            Err(refused) if refused.is_backpressure() => eprintln!("frame {i} skipped"),
+            Err(refused) => recover(&mut session, refused.into(), &mut reconnects)?,
+        }
         // Receive until the next frame is due.
         let due = t0 + period * (i + 1);
-        while let Some(frame) = session.next_frame(due.saturating_duration_since(Instant::now()))? {
-            println!(
-                "frame back: {} bytes at {:?}",
-                frame.data().len(),
-                frame.timestamp()
-            );
+        loop {
+            match session.next_frame(due.saturating_duration_since(Instant::now())) {
+                Ok(Some(frame)) => println!(
+                    "frame back: {} bytes at {:?}",
+                    frame.data().len(),
+                    frame.timestamp()
+                ),
+                Ok(None) => break,
+                Err(e) => {
+                    recover(&mut session, e, &mut reconnects)?;
+                    break;
+                }
+            }
         }
     }
     while let Some(frame) = session.next_frame(Duration::from_secs(1))? {
@@ -98,7 +130,7 @@ fn run() -> Result<(), decart::Error> {
     }
     let stats = session.media_stats();
     println!(
-        "{} of {count} frames sent, {} received",
+        "{} of {count} frames sent, {} received (this session; {reconnects} reconnects)",
         stats.frames_sent, stats.frames_received
     );
     session.close()?;

@@ -28,9 +28,10 @@ async fn run() -> Result<(), decart::Error> {
     let client = Client::from_env()?;
     let name = std::env::var("DECART_MODEL").unwrap_or_else(|_| "lucy-2.1".to_owned());
     let model = models::realtime(&name)?;
+    // Retried as the peer SDKs do when the server is at capacity or the connection drops.
     let mut session = client
         .realtime()
-        .connect(
+        .connect_with_retry(
             &model,
             RealtimeOptions::new().initial_prompt("a watercolor painting", true),
         )
