@@ -222,7 +222,7 @@ async fn open_session(
     )?;
     // Pipelined: the thread sends these as soon as the upgrade completes.
     let _ = commands.send(Command::Send(ClientMessage::LivekitJoin.to_json()));
-    if let Some(initial) = &options.initial {
+    if let Some(initial) = options.sent_initial() {
         let _ = commands.send(Command::Send(initial.message().to_json()));
     }
     let mut session = RealtimeSession {
@@ -616,9 +616,9 @@ impl RealtimeSession {
         );
         self.room = Some(room);
         // The initial state's acknowledgement (it may have come already).
-        if let Some(initial) = &options.initial {
-            let deadline = deadline_after(options.initial_timeout());
-            let ack = match self.take_early_ack(initial) {
+        if let Some(initial) = options.sent_initial() {
+            let deadline = deadline_after(options.initial_timeout(&initial));
+            let ack = match self.take_early_ack(&initial) {
                 Some(ack) => ack,
                 None => self.wait_ack(&initial.message(), deadline).await?,
             };

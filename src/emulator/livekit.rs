@@ -463,14 +463,20 @@ impl<S: io::Read + io::Write> Room<'_, S> {
     fn echo(&mut self, data: &str0m::media::MediaData) -> bool {
         let index = self.frames;
         self.frames += 1;
-        let prompt = self.log(|l| {
-            l.frames_received += 1;
-            l.prompt.clone()
-        });
+        let (has_state, prompt) = self
+            .log(|l| {
+                l.frames_received += 1;
+                (l.has_state, l.prompt.clone())
+            })
+            .unzip();
         if let MediaAnswer::DropAfterFrames(n) = self.answer {
             if index >= n {
                 return false;
             }
+        }
+        if has_state != Some(true) {
+            // No prompt or image yet: the server holds the output back.
+            return true;
         }
         let out = transformed_frame(&data.data, index, prompt.flatten().as_deref());
         let codec = data.params.spec().codec;

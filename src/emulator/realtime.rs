@@ -224,6 +224,10 @@ pub struct RealtimeSessionLog {
     /// The prompt in force (the last one acknowledged, initial or later), which the LiveKit
     /// room writes into the frames it sends back.
     pub prompt: Option<String>,
+    /// Whether the session has a state: a prompt or a `set_image` (a passthrough one
+    /// included) was acknowledged. Until it has, the LiveKit room takes the participant's
+    /// frames but sends none back, as the server holds back a session's output.
+    pub has_state: bool,
     /// Whether a participant joined the session's LiveKit room.
     pub media_joined: bool,
     /// The codec of the track the participant published (`h264`, `vp8`).
@@ -410,6 +414,7 @@ pub(crate) fn upgrade(
             closed_by_client: false,
             ended: false,
             prompt: None,
+            has_state: false,
             media_joined: false,
             media_codec: None,
             frames_received: 0,
@@ -624,9 +629,13 @@ impl Session<'_> {
                 match answer {
                     AckAnswer::Ack => {
                         let prompt = m.get("prompt").and_then(Value::as_str).map(str::to_owned);
-                        if kind == "prompt" || m.get("prompt").is_some() {
-                            self.log(|l| l.prompt = prompt);
-                        }
+                        let sets_prompt = kind == "prompt" || m.get("prompt").is_some();
+                        self.log(|l| {
+                            l.has_state = true;
+                            if sets_prompt {
+                                l.prompt = prompt;
+                            }
+                        });
                         self.schedule(at, Action::Send(ack(true, None)));
                         self.schedule(at, Action::StartGeneration);
                     }

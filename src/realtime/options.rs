@@ -395,11 +395,24 @@ impl RealtimeOptions {
         self
     }
 
-    /// The wait for the initial state's acknowledgement.
-    pub(crate) fn initial_timeout(&self) -> Duration {
+    /// The initial state sent right behind `livekit_join`: the caller's, else, for a session
+    /// that publishes media, a passthrough `set_image` (no image, no prompt), as the Python SDK
+    /// sends when it publishes a track without a state (the server holds back a session's
+    /// output until it has one). A control-only session sends none, as Python's without a
+    /// track.
+    pub(crate) fn sent_initial(&self) -> Option<InitialState> {
         match &self.initial {
-            Some(InitialState::Image(_)) => self.image_timeout,
-            _ => self.prompt_timeout,
+            Some(initial) => Some(initial.clone()),
+            None if self.media => Some(InitialState::Image(SetImage::passthrough())),
+            None => None,
+        }
+    }
+
+    /// The wait for an initial state's acknowledgement.
+    pub(crate) fn initial_timeout(&self, initial: &InitialState) -> Duration {
+        match initial {
+            InitialState::Image(_) => self.image_timeout,
+            InitialState::Prompt { .. } => self.prompt_timeout,
         }
     }
 

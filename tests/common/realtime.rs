@@ -183,6 +183,55 @@ async fn receive(
 }
 
 #[maybe_async]
+pub async fn a_session_without_a_state_asks_for_passthrough_and_gets_frames() {
+    let emu = Emulator::start().unwrap();
+    // With media and no initial state: a passthrough `set_image` right behind the join, as
+    // the Python SDK sends (the emulator, as the server, holds frames back until a state).
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    let log = last_session_when(&emu, |l| l.received.len() >= 2);
+    assert_eq!(
+        log.received,
+        [
+            serde_json::json!({"type": "livekit_join"}),
+            serde_json::json!({"type": "set_image", "image_data": null, "prompt": null}),
+        ]
+    );
+    assert!(log.has_state);
+    for n in 0..5 {
+        session.send_frame(frame(n)).unwrap();
+    }
+    let got = receive(&mut session, 5).await;
+    assert_eq!(got.len(), 5, "the passthrough session gets its frames back");
+    for (n, f) in got.iter().enumerate() {
+        let sent = frame(n as u32);
+        assert_eq!(
+            f.data(),
+            decart::emulator::transformed_frame(sent.data(), n as u64, None)
+        );
+    }
+    session.close().await.unwrap();
+    // A refused passthrough fails connect, as the Python SDK's does.
+    emu.set_realtime_script(RealtimeScript::new().image(AckAnswer::Reject("no".into())));
+    let e = realtime_error(client(&emu).realtime().connect(&model(), fast()).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::AckRejected);
+    // A control-only session sends no state: the join alone.
+    emu.set_realtime_script(RealtimeScript::new());
+    let session = client(&emu)
+        .realtime()
+        .connect(&model(), fast().media(false))
+        .await
+        .unwrap();
+    let log = last_session_when(&emu, |l| l.session_id.is_some());
+    assert_eq!(log.received_types(), ["livekit_join"]);
+    assert!(!log.has_state);
+    drop(session);
+}
+
+#[maybe_async]
 pub async fn a_new_prompt_shows_in_the_frames_that_follow() {
     let emu = Emulator::start().unwrap();
     let mut session = client(&emu)
@@ -1123,9 +1172,10 @@ pub async fn a_server_error_mid_session_ends_it_after_the_earlier_events() {
 pub async fn a_server_error_instead_of_an_ack_fails_the_request() {
     let emu = Emulator::start().unwrap();
     emu.set_realtime_script(RealtimeScript::new().image(AckAnswer::Error("GPU lost".into())));
+    // Control only: a media session's passthrough `set_image` would meet the error at connect.
     let mut session = client(&emu)
         .realtime()
-        .connect(&model(), fast())
+        .connect(&model(), fast().media(false))
         .await
         .unwrap();
     let e = realtime_error(session.set_image(SetImage::bytes(b"x")).await);
@@ -1392,8 +1442,13 @@ pub async fn bad_inputs_are_refused_before_dialling() {
         .unwrap_err();
     assert_eq!(err.code(), "INVALID_INPUT");
     assert!(emu.realtime_sessions().is_empty());
-    // And on an open session, nothing is sent for a blank prompt.
-    let mut session = c.realtime().connect(&model(), fast()).await.unwrap();
+    // And on an open session, nothing is sent for a blank prompt (control only: no
+    // passthrough behind the join).
+    let mut session = c
+        .realtime()
+        .connect(&model(), fast().media(false))
+        .await
+        .unwrap();
     let err = session.set_prompt("  ", true).await.unwrap_err();
     assert_eq!(err.code(), "INVALID_INPUT");
     let err = session
@@ -1451,6 +1506,7 @@ macro_rules! realtime_tests {
     ($async_test:ident) => {
         $async_test!(realtime:
             frames_make_the_round_trip_transformed,
+            a_session_without_a_state_asks_for_passthrough_and_gets_frames,
             a_new_prompt_shows_in_the_frames_that_follow,
             vp8_is_published_when_asked,
             a_refused_livekit_token_fails_connect,
