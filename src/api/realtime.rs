@@ -693,7 +693,7 @@ impl RealtimeSession {
             // Only `open` waits for this; it comes once, first.
             Inbound::Open => return Ok(Step::Message(ServerMessage::Unknown(String::new()))),
             Inbound::Malformed(e) => {
-                let error = RealtimeError::new(RealtimeErrorKind::Protocol, e.0);
+                let error = RealtimeError::new(RealtimeErrorKind::Protocol, e.message);
                 return Err(self.fail(error));
             }
             Inbound::Ended(e) => return Err(self.fail(e)),

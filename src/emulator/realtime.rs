@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tungstenite::protocol::{Role, WebSocket};
+use tungstenite::protocol::{CloseFrame, Role, WebSocket};
 use tungstenite::{Message, handshake::derive_accept_key};
 
 use super::http::{RequestHead, Response};
@@ -65,6 +65,10 @@ pub enum AfterTicks {
     Error(String),
     /// The socket is shut down without a close frame.
     Drop,
+    /// A close frame with this code and reason (1008 for a policy violation, …).
+    Close(u16, String),
+    /// This text frame (a malformed or unexpected message); the session goes on.
+    Raw(String),
 }
 
 /// How the emulator's LiveKit room answers a participant (`/livekit/rtc`).
@@ -491,6 +495,7 @@ enum Action {
     Send(Value),
     Raw(String),
     ErrorAndClose(String),
+    Close(u16, String),
     Drop,
     RoomInfo,
     StartGeneration,
@@ -511,7 +516,8 @@ struct Session<'a> {
 /// How a session ends.
 enum End {
     Continue,
-    Close,
+    /// A close frame (this code and reason, else a normal closure).
+    Close(Option<(u16, String)>),
     Drop,
 }
 
@@ -571,11 +577,14 @@ impl Session<'_> {
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-                Err(_) => break End::Close,
+                Err(_) => break End::Close(None),
             }
         };
-        if let End::Close = end {
-            let _ = ws.close(None);
+        if let End::Close(frame) = end {
+            let _ = ws.close(frame.map(|(code, reason)| CloseFrame {
+                code: code.into(),
+                reason: reason.into(),
+            }));
             let _ = ws.flush();
         }
         drop(ws);
@@ -671,8 +680,9 @@ impl Session<'_> {
             }
             Action::ErrorAndClose(e) => {
                 let _ = send(ws, json!({"type":"error","error":e}).to_string());
-                End::Close
+                End::Close(None)
             }
+            Action::Close(code, reason) => End::Close(Some((code, reason))),
             Action::Drop => End::Drop,
             Action::RoomInfo => {
                 let session_id = random_id("sess_");
@@ -739,6 +749,10 @@ impl Session<'_> {
                     ),
                     AfterTicks::Error(e) => self.schedule(at, Action::ErrorAndClose(e)),
                     AfterTicks::Drop => self.schedule(at, Action::Drop),
+                    AfterTicks::Close(code, reason) => {
+                        self.schedule(at, Action::Close(code, reason))
+                    }
+                    AfterTicks::Raw(text) => self.schedule(at, Action::Raw(text)),
                 }
                 End::Continue
             }

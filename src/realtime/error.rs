@@ -74,7 +74,14 @@ pub struct RealtimeError {
     kind: RealtimeErrorKind,
     message: String,
     status: Option<u16>,
+    close_code: Option<u16>,
+    /// A close that names a terminal reason (policy violation, a refused credential).
+    terminal_close: bool,
 }
+
+/// WebSocket close code 1008, "policy violation": the server ended the session for good
+/// (moderation, a refused credential); the newest JS SDK does not reconnect after it.
+pub const POLICY_VIOLATION_CLOSE: u16 = 1008;
 
 impl RealtimeError {
     pub(crate) fn new(kind: RealtimeErrorKind, message: impl Into<String>) -> Self {
@@ -82,7 +89,21 @@ impl RealtimeError {
             kind,
             message: message.into(),
             status: None,
+            close_code: None,
+            terminal_close: false,
         }
+    }
+
+    /// A close frame's code and reason: 1008 (policy violation) or a reason naming one of
+    /// [`PERMANENT_ERROR_SUBSTRINGS`] makes the close permanent.
+    pub(crate) fn with_close(mut self, code: u16, reason: &str) -> Self {
+        let reason = reason.to_ascii_lowercase();
+        self.close_code = Some(code);
+        self.terminal_close = code == POLICY_VIOLATION_CLOSE
+            || PERMANENT_ERROR_SUBSTRINGS
+                .iter()
+                .any(|s| reason.contains(s));
+        self
     }
 
     pub(crate) fn with_status(mut self, status: u16) -> Self {
@@ -106,14 +127,22 @@ impl RealtimeError {
         self.status
     }
 
+    /// The code of the server's WebSocket close frame ([`Closed`](RealtimeErrorKind::Closed)
+    /// by the server with a close frame): 1000 normal, 1008 policy violation, 1011 server
+    /// error, 1013 try again later, …
+    pub fn close_code(&self) -> Option<u16> {
+        self.close_code
+    }
+
     /// The stable error code (`REALTIME_SERVER_ERROR`, …).
     pub fn code(&self) -> &'static str {
         self.kind.code()
     }
 
     /// Whether connecting again cannot help: an expired token, a refused credential (401, 403,
-    /// or another 4xx but 408 and 429), a rejected request, a protocol violation, or a server
-    /// error naming one of [`PERMANENT_ERROR_SUBSTRINGS`] (the peers' rule).
+    /// or another 4xx but 408 and 429), a rejected request, a protocol violation, a server
+    /// error naming one of [`PERMANENT_ERROR_SUBSTRINGS`] (the peers' rule), or a close by the
+    /// server with code 1008 ([`POLICY_VIOLATION_CLOSE`]) or a reason naming one of them.
     pub fn is_permanent(&self) -> bool {
         match self.kind {
             RealtimeErrorKind::TokenExpired
@@ -127,10 +156,10 @@ impl RealtimeError {
                 let m = self.message.to_ascii_lowercase();
                 PERMANENT_ERROR_SUBSTRINGS.iter().any(|s| m.contains(s))
             }
+            RealtimeErrorKind::Closed => self.terminal_close,
             RealtimeErrorKind::Connect
             | RealtimeErrorKind::ConnectTimeout
             | RealtimeErrorKind::Timeout
-            | RealtimeErrorKind::Closed
             | RealtimeErrorKind::Ice
             | RealtimeErrorKind::Backpressure => false,
         }
@@ -149,6 +178,7 @@ impl fmt::Debug for RealtimeError {
             .field("kind", &self.kind)
             .field("message", &self.message)
             .field("status", &self.status)
+            .field("close_code", &self.close_code)
             .finish()
     }
 }
@@ -198,6 +228,14 @@ mod tests {
         assert!(!rejected(429).is_permanent());
         assert!(!rejected(503).is_permanent());
         assert!(RealtimeError::new(RealtimeErrorKind::Closed, "").is_retryable());
+        let closed = |code, reason| {
+            RealtimeError::new(RealtimeErrorKind::Closed, "").with_close(code, reason)
+        };
+        assert!(closed(1008, "").is_permanent());
+        assert!(closed(1000, "Unauthorized").is_permanent());
+        assert!(closed(1011, "internal error").is_retryable());
+        assert!(closed(1013, "try again later").is_retryable());
+        assert_eq!(closed(1011, "").close_code(), Some(1011));
         assert!(RealtimeError::new(RealtimeErrorKind::TokenExpired, "").is_permanent());
     }
 

@@ -229,20 +229,59 @@ pub enum ServerMessage {
 
 /// Why a text frame is not a server message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParseError(pub String);
+pub(crate) struct ParseError {
+    pub(crate) message: String,
+    /// A known informational message (queue position, generation events, legacy
+    /// announcements) that does not match its shape: the session can do without it, and the
+    /// peers skip such frames.
+    pub(crate) skippable: bool,
+}
+
+impl ParseError {
+    fn fatal(message: impl Into<String>) -> Self {
+        ParseError {
+            message: message.into(),
+            skippable: false,
+        }
+    }
+}
+
+/// Known types the session needs: a malformed one ends it. The rest only inform.
+const ESSENTIAL: [&str; 4] = ["livekit_room_info", "prompt_ack", "set_image_ack", "error"];
+
+/// serde's message with any quoted value replaced by `…` (a value may be server text).
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
 
 impl ServerMessage {
     /// Parses one text frame. Unknown types are [`ServerMessage::Unknown`]; a frame that is not
     /// a JSON object with a string `type`, or a known type with the wrong fields, is an error.
     pub(crate) fn parse(text: &str) -> Result<ServerMessage, ParseError> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|_| ParseError("the frame is not JSON".to_owned()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| ParseError::fatal("the frame is not JSON"))?;
         let kind = match value.get("type") {
             Some(serde_json::Value::String(t)) => t.clone(),
             _ if !value.is_object() => {
-                return Err(ParseError("the frame is not a JSON object".to_owned()));
+                return Err(ParseError::fatal("the frame is not a JSON object"));
             }
-            _ => return Err(ParseError("the message has no string `type`".to_owned())),
+            _ => return Err(ParseError::fatal("the message has no string `type`")),
         };
         const KNOWN: [&str; 10] = [
             "livekit_room_info",
@@ -259,9 +298,13 @@ impl ServerMessage {
         if !KNOWN.contains(&kind.as_str()) {
             return Ok(ServerMessage::Unknown(kind));
         }
-        serde_json::from_value(value).map_err(|e| {
-            // serde's message names the field; it never quotes the values.
-            ParseError(format!("a `{kind}` message does not match its shape ({e})"))
+        serde_json::from_value(value).map_err(|e| ParseError {
+            // serde's message names the field; the values it may quote are left out.
+            message: format!(
+                "a `{kind}` message does not match its shape ({})",
+                without_values(&e.to_string())
+            ),
+            skippable: !ESSENTIAL.contains(&kind.as_str()),
         })
     }
 }
@@ -415,10 +458,27 @@ mod tests {
             r#"{"no":"type"}"#,
             r#"{"type":7}"#,
             r#"{"type":"livekit_room_info","livekit_url":"u"}"#,
-            r#"{"type":"queue_position","position":-1,"queue_size":2}"#,
+            r#"{"type":"prompt_ack","prompt":null,"success":true}"#,
+            r#"{"type":"set_image_ack","success":"yes"}"#,
             r#"{"type":"error"}"#,
         ] {
-            assert!(ServerMessage::parse(bad).is_err(), "{bad}");
+            let e = ServerMessage::parse(bad).unwrap_err();
+            assert!(!e.skippable, "{bad}");
         }
+        // A malformed informational message may be skipped; the values are not quoted.
+        for bad in [
+            r#"{"type":"queue_position","position":-1,"queue_size":2}"#,
+            r#"{"type":"generation_tick","seconds":1.5}"#,
+            r#"{"type":"generation_ended","seconds":3}"#,
+            r#"{"type":"session_id"}"#,
+        ] {
+            let e = ServerMessage::parse(bad).unwrap_err();
+            assert!(e.skippable, "{bad}");
+        }
+        let e =
+            ServerMessage::parse(r#"{"type":"generation_ended","seconds":"s3cr3t","reason":"x"}"#)
+                .unwrap_err();
+        assert!(!e.message.contains("s3cr3t"), "{}", e.message);
+        assert!(e.message.contains("generation_ended"), "{}", e.message);
     }
 }

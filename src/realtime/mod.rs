@@ -67,7 +67,9 @@ pub(crate) mod blocking;
 #[cfg(feature = "async")]
 pub(crate) mod nonblocking;
 
-pub use error::{PERMANENT_ERROR_SUBSTRINGS, RealtimeError, RealtimeErrorKind};
+pub use error::{
+    PERMANENT_ERROR_SUBSTRINGS, POLICY_VIOLATION_CLOSE, RealtimeError, RealtimeErrorKind,
+};
 pub use media::{
     FrameRefused, MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, VideoCodec, VideoFrame,
 };

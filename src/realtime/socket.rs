@@ -500,6 +500,11 @@ fn serve<S: Read + Write, D: Deliver>(
             Ok(Message::Text(text)) => {
                 let item = match ServerMessage::parse(text.as_str()) {
                     Ok(m) => Inbound::Message(m),
+                    Err(e) if e.skippable => {
+                        // As the peers: a status message the session can do without.
+                        log::warn!("realtime: skipping a malformed message: {}", e.message);
+                        continue;
+                    }
                     Err(e) => Inbound::Malformed(e),
                 };
                 if !out.deliver(item) {
@@ -510,7 +515,11 @@ fn serve<S: Read + Write, D: Deliver>(
             Ok(Message::Close(frame)) => {
                 // tungstenite answers the close; the next read ends the connection.
                 let _ = ws.flush();
-                break closed(scrub(&describe_close(frame.as_ref()), &dial.secret));
+                let error = closed(scrub(&describe_close(frame.as_ref()), &dial.secret));
+                break match &frame {
+                    Some(f) => error.with_close(f.code.into(), &f.reason),
+                    None => error,
+                };
             }
             // Binary frames are not part of the protocol; pings are answered by tungstenite.
             Ok(_) => {}

@@ -1169,6 +1169,83 @@ pub async fn a_server_error_mid_session_ends_it_after_the_earlier_events() {
 }
 
 #[maybe_async]
+pub async fn a_malformed_status_message_is_skipped_and_the_session_goes_on() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(
+        RealtimeScript::new()
+            .ticks(1, Duration::from_millis(10))
+            .after_ticks(AfterTicks::Raw(
+                r#"{"type":"generation_tick","seconds":1.5}"#.into(),
+            )),
+    );
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast().initial_prompt("go", false))
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = session
+        .next_event(Duration::from_millis(300))
+        .await
+        .unwrap()
+    {
+        events.push(e);
+    }
+    assert_eq!(
+        events,
+        [
+            RealtimeEvent::GenerationStarted,
+            RealtimeEvent::GenerationTick { seconds: 1 }
+        ]
+    );
+    // The malformed tick was sent, skipped, and the session works on.
+    let log = last_session_when(&emu, |_| true);
+    assert!(!log.ended, "{log:?}");
+    session.set_prompt("on", false).await.unwrap();
+    assert!(!session.is_closed());
+    // A malformed acknowledgement is not skipped: the session cannot know its state.
+    emu.set_realtime_script(RealtimeScript::new().join(JoinAnswer::Raw(
+        r#"{"type":"set_image_ack","success":"maybe"}"#.into(),
+    )));
+    let e = realtime_error(client(&emu).realtime().connect(&model(), fast()).await);
+    assert_eq!(e.kind(), RealtimeErrorKind::Protocol);
+    assert!(e.message().contains("set_image_ack"), "{e}");
+    assert!(!e.message().contains("maybe"), "values are not quoted: {e}");
+}
+
+#[maybe_async]
+pub async fn a_policy_violation_close_is_permanent() {
+    let emu = Emulator::start().unwrap();
+    for (code, reason, permanent) in [
+        (1008, "content policy", true),
+        (1000, "Unauthorized", true),
+        (1011, "internal error", false),
+    ] {
+        emu.set_realtime_script(
+            RealtimeScript::new()
+                .ticks(0, Duration::from_millis(10))
+                .after_ticks(AfterTicks::Close(code, reason.into())),
+        );
+        let mut session = client(&emu)
+            .realtime()
+            .connect(&model(), fast().media(false))
+            .await
+            .unwrap();
+        let e = loop {
+            match session.next_event(Duration::from_secs(2)).await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("no close within 2 s"),
+                Err(e) => break realtime_error(Err::<(), _>(e)),
+            }
+        };
+        assert_eq!(e.kind(), RealtimeErrorKind::Closed, "{e}");
+        assert_eq!(e.close_code(), Some(code), "{e}");
+        assert_eq!(e.is_permanent(), permanent, "{e}");
+        assert!(e.to_string().contains(reason), "{e}");
+    }
+}
+
+#[maybe_async]
 pub async fn a_server_error_instead_of_an_ack_fails_the_request() {
     let emu = Emulator::start().unwrap();
     emu.set_realtime_script(RealtimeScript::new().image(AckAnswer::Error("GPU lost".into())));
@@ -1536,6 +1613,8 @@ macro_rules! realtime_tests {
             a_server_error_on_join_is_typed_and_retryable,
             a_server_error_mid_session_ends_it_after_the_earlier_events,
             a_server_error_instead_of_an_ack_fails_the_request,
+            a_malformed_status_message_is_skipped_and_the_session_goes_on,
+            a_policy_violation_close_is_permanent,
             a_dropped_socket_is_typed_at_join_at_a_request_and_mid_session,
             garbage_and_malformed_messages_are_protocol_errors,
             a_refused_key_is_permanent_and_never_shown,
