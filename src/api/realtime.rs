@@ -117,7 +117,7 @@ impl Realtime<'_> {
             frames: Frames::new(handle),
             failure: None,
         };
-        let deadline = deadline_after(options.media_timeout + Duration::from_secs(1));
+        let deadline = deadline_after(options.media_timeout.saturating_add(Duration::from_secs(1)));
         loop {
             match viewer.rx.recv_until(deadline).await {
                 Recv::Item(Inbound::MediaReady) => return Ok(viewer),
@@ -773,7 +773,7 @@ impl RealtimeSession {
         self.media = Some(Frames::new(handle));
         // The thread bounds each stage by the media timeout; this bounds the whole (with a
         // margin for the thread's own report).
-        let deadline = deadline_after(options.media_timeout + Duration::from_secs(1));
+        let deadline = deadline_after(options.media_timeout.saturating_add(Duration::from_secs(1)));
         loop {
             match self.step(deadline).await? {
                 Step::Media(true) => return Ok(()),

@@ -761,6 +761,40 @@ pub async fn dropping_a_session_leaves_the_room() {
 }
 
 #[maybe_async]
+pub async fn the_longest_timeouts_mean_no_limit_not_a_panic() {
+    let emu = Emulator::start().unwrap();
+    let client = client(&emu);
+    let forever = RealtimeOptions::new()
+        .connect_timeout(Duration::MAX)
+        .room_info_timeout(Duration::MAX)
+        .queue_timeout(None)
+        .prompt_timeout(Duration::MAX)
+        .image_timeout(Duration::MAX)
+        .media_timeout(Duration::MAX);
+    let mut session = client
+        .realtime()
+        .connect(&model(), forever.clone())
+        .await
+        .unwrap();
+    let mut viewer = client
+        .realtime()
+        .subscribe(&session.subscribe_token(), forever)
+        .await
+        .unwrap();
+    session.set_prompt("on", false).await.unwrap();
+    session.send_frame(frame(0)).unwrap();
+    let back = receive(&mut session, 1).await;
+    assert_eq!(back.len(), 1);
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut seen = None;
+    while seen.is_none() && Instant::now() < until {
+        seen = viewer.next_frame(Duration::from_millis(50)).await.unwrap();
+    }
+    assert!(seen.is_some(), "the viewer got the frame");
+    session.close().await.unwrap();
+}
+
+#[maybe_async]
 pub async fn a_viewer_sees_what_the_session_gets_back_and_ends_with_it() {
     let emu = Emulator::start().unwrap();
     let client = client(&emu);
@@ -1599,6 +1633,7 @@ macro_rules! realtime_tests {
             reconnect_opens_a_new_session_in_the_state_in_force,
             a_failed_reconnect_leaves_the_session_closed_and_may_be_tried_again,
             dropping_a_session_leaves_the_room,
+            the_longest_timeouts_mean_no_limit_not_a_panic,
             a_viewer_sees_what_the_session_gets_back_and_ends_with_it,
             connect_gives_the_room_and_the_session_id,
             the_url_and_the_pipelined_messages_on_the_wire,
