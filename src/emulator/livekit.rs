@@ -9,6 +9,7 @@
 //! with the session's prompt in force. Both peer connections are str0m on one UDP socket bound
 //! to the address the participant reached the emulator on (host candidates only).
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::time::{Duration, Instant};
@@ -28,6 +29,9 @@ use crate::realtime::media::engine::{self, Engine};
 use crate::realtime::media::signal::{self, Request, Response as Signal, Target};
 
 const POLL: Duration = Duration::from_millis(2);
+/// How long after the unusable candidates the usable one is trickled: long enough for the
+/// participant to have taken the first ones alone.
+const USABLE_CANDIDATE_DELAY: Duration = Duration::from_millis(20);
 const INFERENCE_SID: &str = "PA_inference";
 const INFERENCE_TRACK: &str = "TR_inference";
 /// The `user_data_unregistered` UUID of the emulator's SEI message: `decart-emulator!`.
@@ -156,6 +160,7 @@ pub(crate) fn run(state: &super::api::State, grant: Grant, key: &str, stream: &m
         down: engine::new_rtc(),
         down_mid: None,
         down_offer: None,
+        later: VecDeque::new(),
         frames: 0,
     };
     room.log(|l| {
@@ -189,6 +194,8 @@ struct Room<'a, S: io::Read + io::Write> {
     down: Rtc,
     down_mid: Option<Mid>,
     down_offer: Option<SdpPendingOffer>,
+    /// Signal messages due later (the usable candidate, trickled after the unusable ones).
+    later: VecDeque<(Instant, Signal)>,
     frames: u64,
 }
 
@@ -244,6 +251,14 @@ impl<S: io::Read + io::Write> Room<'_, S> {
                         break;
                     }
                     Err(_) => return,
+                }
+            }
+            let now = Instant::now();
+            while self.later.front().is_some_and(|(due, _)| *due <= now) {
+                if let Some((_, message)) = self.later.pop_front() {
+                    if !self.send(message) {
+                        return;
+                    }
                 }
             }
             let _ = self.ws.flush();
@@ -327,12 +342,26 @@ impl<S: io::Read + io::Write> Room<'_, S> {
         self.down_mid = Some(mid);
         self.down_offer = Some(pending);
         self.down.add_local_candidate(self.candidate.clone());
-        let line = self.candidate.to_sdp_string();
         self.send(Signal::Offer(signal::description(
             "offer",
             offer.to_sdp_string(),
             1,
-        ))) && self.send(trickle(&line, Target::Subscriber))
+        ))) && self.trickle_candidates(Target::Subscriber)
+    }
+
+    /// Trickles the room's candidates for one peer connection as a LiveKit server may: an
+    /// ICE/TCP candidate and an IPv6 one (a loopback participant can use neither) before the
+    /// UDP host candidate on the room's socket.
+    fn trickle_candidates(&mut self, target: Target) -> bool {
+        let port = self.candidate.addr().port();
+        let unusable = [
+            format!("candidate:2 1 tcp 2128609279 127.0.0.1 {port} typ host tcptype passive"),
+            format!("candidate:3 1 udp 2130706175 ::1 {port} typ host"),
+        ];
+        let usable = trickle(&self.candidate.to_sdp_string(), target);
+        self.later
+            .push_back((Instant::now() + USABLE_CANDIDATE_DELAY, usable));
+        unusable.iter().all(|line| self.send(trickle(line, target)))
     }
 
     /// Handles one request; `false` ends the room.
@@ -372,12 +401,11 @@ impl<S: io::Read + io::Write> Room<'_, S> {
                 let Ok(answer) = self.up.sdp_api().accept_offer(parsed) else {
                     return false;
                 };
-                let line = self.candidate.to_sdp_string();
                 self.send(Signal::Answer(signal::description(
                     "answer",
                     answer.to_sdp_string(),
                     offer.id,
-                ))) && self.send(trickle(&line, Target::Publisher))
+                ))) && self.trickle_candidates(Target::Publisher)
             }
             Request::Answer(answer) => {
                 let (Some(pending), Ok(parsed)) = (

@@ -18,6 +18,7 @@ use livekit_protocol as lk;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, MediaKind, MediaTime, Mid};
+use str0m::net::Protocol;
 use str0m::{Candidate, Event, IceConnectionState, Rtc};
 use tungstenite::{Message, WebSocket};
 
@@ -549,14 +550,20 @@ impl<'a, S: Read + Write> Participant<'a, S> {
             Response::Trickle(trickle) => {
                 let line = signal::trickled_candidate(&trickle.candidate_init)
                     .map_err(|m| media_error(RealtimeErrorKind::Protocol, m))?;
-                if let Some(line) = line {
-                    // A candidate this side cannot use (TCP, an unknown form) is skipped, as
-                    // browsers do.
-                    if let Ok(c) = Candidate::from_sdp_string(&line) {
-                        match Target::from_wire(trickle.target) {
-                            Target::Publisher => self.publisher.add_remote_candidate(c),
-                            Target::Subscriber => self.subscriber.add_remote_candidate(c),
-                        }
+                // A candidate this side cannot use is skipped: an unknown form, ICE/TCP (the
+                // sockets are UDP), or the other IP family than the sockets'. Given to str0m,
+                // one alone would leave it no possible pair, i.e. `Disconnected`, before the
+                // usable candidates are trickled.
+                let usable = line
+                    .and_then(|line| Candidate::from_sdp_string(&line).ok())
+                    .filter(|c| {
+                        c.proto() == Protocol::Udp
+                            && c.addr().is_ipv4() == self.candidates[0].addr().is_ipv4()
+                    });
+                if let Some(c) = usable {
+                    match Target::from_wire(trickle.target) {
+                        Target::Publisher => self.publisher.add_remote_candidate(c),
+                        Target::Subscriber => self.subscriber.add_remote_candidate(c),
                     }
                 }
             }
