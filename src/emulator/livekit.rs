@@ -29,9 +29,8 @@ use crate::realtime::media::engine::{self, Engine};
 use crate::realtime::media::signal::{self, Request, Response as Signal, Target};
 
 const POLL: Duration = Duration::from_millis(2);
-/// How long after the unusable candidates the usable one is trickled: long enough for the
-/// participant to have taken the first ones alone.
-const USABLE_CANDIDATE_DELAY: Duration = Duration::from_millis(20);
+/// Frames held for a subscriber connection not up yet.
+const MAX_HELD_FRAMES: usize = 300;
 const INFERENCE_SID: &str = "PA_inference";
 const INFERENCE_TRACK: &str = "TR_inference";
 /// The `user_data_unregistered` UUID of the emulator's SEI message: `decart-emulator!`.
@@ -160,7 +159,8 @@ pub(crate) fn run(state: &super::api::State, grant: Grant, key: &str, stream: &m
         down: engine::new_rtc(),
         down_mid: None,
         down_offer: None,
-        later: VecDeque::new(),
+        down_connected: false,
+        held: VecDeque::new(),
         frames: 0,
     };
     room.log(|l| {
@@ -194,8 +194,10 @@ struct Room<'a, S: io::Read + io::Write> {
     down: Rtc,
     down_mid: Option<Mid>,
     down_offer: Option<SdpPendingOffer>,
-    /// Signal messages due later (the usable candidate, trickled after the unusable ones).
-    later: VecDeque<(Instant, Signal)>,
+    /// Whether the subscriber connection is up (DTLS done); frames wait for it.
+    down_connected: bool,
+    /// Frames to send once it is (at most `MAX_HELD_FRAMES`), and whether each is an echo.
+    held: VecDeque<(Vec<u8>, str0m::media::MediaTime, str0m::format::Codec, bool)>,
     frames: u64,
 }
 
@@ -253,14 +255,6 @@ impl<S: io::Read + io::Write> Room<'_, S> {
                     Err(_) => return,
                 }
             }
-            let now = Instant::now();
-            while self.later.front().is_some_and(|(due, _)| *due <= now) {
-                if let Some((_, message)) = self.later.pop_front() {
-                    if !self.send(message) {
-                        return;
-                    }
-                }
-            }
             let _ = self.ws.flush();
             if !self.relay_frames() {
                 return;
@@ -274,12 +268,17 @@ impl<S: io::Read + io::Write> Room<'_, S> {
                 return;
             }
             for (peer, event) in events.drain(..) {
-                if peer == 0 {
-                    if let Event::MediaData(data) = event {
-                        if !self.echo(&data) {
-                            return;
+                match (peer, event) {
+                    (0, Event::MediaData(data)) if !self.echo(&data) => return,
+                    (1, Event::Connected) => {
+                        self.down_connected = true;
+                        while let Some((data, time, codec, echo)) = self.held.pop_front() {
+                            if self.write_down(data, time, codec) && echo {
+                                self.log(|l| l.frames_sent += 1);
+                            }
                         }
                     }
+                    _ => {}
                 }
             }
         }
@@ -351,17 +350,17 @@ impl<S: io::Read + io::Write> Room<'_, S> {
 
     /// Trickles the room's candidates for one peer connection as a LiveKit server may: an
     /// ICE/TCP candidate and an IPv6 one (a loopback participant can use neither) before the
-    /// UDP host candidate on the room's socket.
+    /// UDP host candidate on the room's socket, all in one burst. (With the usable one some
+    /// milliseconds later, the participant's first DTLS flight could come before this room's
+    /// shared socket knows its address, and wait for str0m's 1 s retransmission.)
     fn trickle_candidates(&mut self, target: Target) -> bool {
         let port = self.candidate.addr().port();
         let unusable = [
             format!("candidate:2 1 tcp 2128609279 127.0.0.1 {port} typ host tcptype passive"),
             format!("candidate:3 1 udp 2130706175 ::1 {port} typ host"),
         ];
-        let usable = trickle(&self.candidate.to_sdp_string(), target);
-        self.later
-            .push_back((Instant::now() + USABLE_CANDIDATE_DELAY, usable));
         unusable.iter().all(|line| self.send(trickle(line, target)))
+            && self.send(trickle(&self.candidate.to_sdp_string(), target))
     }
 
     /// Handles one request; `false` ends the room.
@@ -448,7 +447,7 @@ impl<S: io::Read + io::Write> Room<'_, S> {
         let alive = loop {
             match relay.try_recv() {
                 Ok((data, time, codec)) => {
-                    let _ = self.write_down(data, time, codec);
+                    let _ = self.send_down(data, time, codec, false);
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break true,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => break false,
@@ -456,6 +455,25 @@ impl<S: io::Read + io::Write> Room<'_, S> {
         };
         self.relay = Some(relay);
         alive
+    }
+
+    /// Writes a frame on the subscriber connection once it is up (until then the frame is
+    /// held, the oldest dropped beyond `MAX_HELD_FRAMES`); whether it was written now.
+    fn send_down(
+        &mut self,
+        data: Vec<u8>,
+        time: str0m::media::MediaTime,
+        codec: str0m::format::Codec,
+        echo: bool,
+    ) -> bool {
+        if self.down_connected {
+            return self.write_down(data, time, codec);
+        }
+        if self.held.len() == MAX_HELD_FRAMES {
+            self.held.pop_front();
+        }
+        self.held.push_back((data, time, codec, echo));
+        false
     }
 
     /// Writes a frame on the subscriber connection; whether it was written.
@@ -511,7 +529,7 @@ impl<S: io::Read + io::Write> Room<'_, S> {
         if let Some(viewers) = lock(&self.state.realtime.viewers).get_mut(&self.index) {
             viewers.retain(|v| v.send((out.clone(), data.time, codec)).is_ok());
         }
-        if self.write_down(out, data.time, codec) {
+        if self.send_down(out, data.time, codec, true) {
             self.log(|l| l.frames_sent += 1);
         }
         true

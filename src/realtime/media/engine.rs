@@ -20,6 +20,9 @@ use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig, RtcError};
 /// A datagram, at most (WebRTC keeps packets under the MTU).
 const MAX_DATAGRAM: usize = 2048;
 const WAKER: Token = Token(usize::MAX);
+/// At most this many datagrams are read from one socket per round (a keyframe of ~300 KB is
+/// ~250 packets).
+const MAX_DATAGRAMS_PER_ROUND: usize = 512;
 
 /// A str0m peer connection set up the way this crate uses them: H.264 and VP8, no audio, the
 /// crypto of the `aws-lc-rs` feature (per connection: nothing process-wide is installed).
@@ -41,6 +44,8 @@ pub(crate) struct Engine {
     poll: Poll,
     events: Events,
     sockets: Vec<(mio::net::UdpSocket, SocketAddr)>,
+    /// Per socket: whether datagrams may be left from the last round.
+    undrained: Vec<bool>,
     buf: Vec<u8>,
 }
 
@@ -73,6 +78,7 @@ impl Engine {
             Engine {
                 poll,
                 events: Events::with_capacity(16),
+                undrained: vec![false; sockets.len()],
                 sockets,
                 buf: vec![0; MAX_DATAGRAM],
             },
@@ -122,46 +128,68 @@ impl Engine {
         }
         let wait = next.saturating_duration_since(Instant::now());
         let mut woken = false;
-        if !wait.is_zero() {
+        // Sockets left unread last round (a round reads at most MAX_DATAGRAMS_PER_ROUND from
+        // each, so a flood cannot starve the timers and the caller's commands); with them, the
+        // poll only gathers new readiness.
+        let mut ready: Vec<usize> = (0..self.sockets.len())
+            .filter(|&i| self.undrained[i])
+            .collect();
+        let wait = if ready.is_empty() {
+            wait
+        } else {
+            Duration::ZERO
+        };
+        if !wait.is_zero() || !ready.is_empty() {
             // An interrupted or failed poll is one more round; the callers loop anyway.
             let _ = self.poll.poll(&mut self.events, Some(wait));
-            let ready: Vec<Token> = self.events.iter().map(|e| e.token()).collect();
-            for token in ready {
-                if token == WAKER {
-                    woken = true;
-                    continue;
+            for event in self.events.iter() {
+                match event.token() {
+                    WAKER => woken = true,
+                    Token(i) if !ready.contains(&i) => ready.push(i),
+                    Token(_) => {}
                 }
-                let i = token.0;
-                // Edge-triggered: read until the socket is empty.
-                while let Some((socket, local)) = self.sockets.get(i) {
-                    let (n, source) = match socket.recv_from(&mut self.buf) {
-                        Ok(got) => got,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        // Empty, or an ICMP error surfacing on the socket.
-                        Err(_) => break,
-                    };
-                    let Ok(contents) = self.buf[..n].try_into() else {
-                        continue;
-                    };
-                    let input = Input::Receive(
-                        Instant::now(),
-                        Receive {
-                            proto: Protocol::Udp,
-                            source,
-                            destination: *local,
-                            contents,
-                        },
-                    );
-                    // A socket of its own per peer, or one shared by all (as LiveKit's UDP
-                    // port is), where str0m tells whose a datagram is.
-                    let peer = if self.sockets.len() == rtcs.len() {
-                        Some(i).filter(|&i| rtcs[i].accepts(&input))
-                    } else {
-                        rtcs.iter().position(|r| r.accepts(&input))
-                    };
-                    if let Some(p) = peer.filter(|&p| deaf != Some(p)) {
-                        rtcs[p].handle_input(input)?;
+            }
+        }
+        for i in ready {
+            let Some((socket, local)) = self.sockets.get(i) else {
+                continue;
+            };
+            // Edge-triggered: read until the socket is empty (or this round's share is taken).
+            self.undrained[i] = true;
+            for _ in 0..MAX_DATAGRAMS_PER_ROUND {
+                let (n, source) = match socket.recv_from(&mut self.buf) {
+                    Ok(got) => got,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.undrained[i] = false;
+                        break;
                     }
+                    // An ICMP error surfacing on the socket (a closed port answered a check),
+                    // an oversized datagram (Windows), an interruption: that one datagram only.
+                    // Reading on until `WouldBlock` keeps the socket armed (mio on Windows
+                    // re-arms only then).
+                    Err(_) => continue,
+                };
+                let Ok(contents) = self.buf[..n].try_into() else {
+                    continue;
+                };
+                let input = Input::Receive(
+                    Instant::now(),
+                    Receive {
+                        proto: Protocol::Udp,
+                        source,
+                        destination: *local,
+                        contents,
+                    },
+                );
+                // A socket of its own per peer, or one shared by all (as LiveKit's UDP
+                // port is), where str0m tells whose a datagram is.
+                let peer = if self.sockets.len() == rtcs.len() {
+                    Some(i).filter(|&i| rtcs[i].accepts(&input))
+                } else {
+                    rtcs.iter().position(|r| r.accepts(&input))
+                };
+                if let Some(p) = peer.filter(|&p| deaf != Some(p)) {
+                    rtcs[p].handle_input(input)?;
                 }
             }
         }

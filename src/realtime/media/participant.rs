@@ -33,6 +33,8 @@ use crate::realtime::socket::{self, Deliver, Dial, Inbound};
 /// the media flows (frames to send wake it at once).
 const SETUP_POLL: Duration = Duration::from_millis(2);
 const RUN_POLL: Duration = Duration::from_millis(20);
+/// Signal messages handled per round at most.
+const MAX_SIGNAL_MESSAGES_PER_ROUND: usize = 64;
 /// The local track's client id (LiveKit's `cid`) and stream id.
 const TRACK_CID: &str = "decart-video";
 const STREAM_ID: &str = "decart-camera";
@@ -365,8 +367,9 @@ impl<'a, S: Read + Write> Participant<'a, S> {
         shared: &Shared,
         events: &mut Vec<(usize, Event)>,
     ) -> Result<bool, RealtimeError> {
-        // Frames to send, or the close.
-        loop {
+        // Frames to send, or the close: at most a queue's worth per round, so a caller
+        // refilling the queue cannot starve the rest.
+        for _ in 0..MAX_QUEUED_FRAMES {
             if shared.closing.load(Ordering::Acquire) {
                 return Ok(false);
             }
@@ -378,8 +381,9 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                 Err(mpsc::TryRecvError::Empty) => break,
             }
         }
-        // The signal socket.
-        loop {
+        // The signal socket: what has come, up to a bound per round (the rest waits for the
+        // next round, RUN_POLL at most away).
+        for _ in 0..MAX_SIGNAL_MESSAGES_PER_ROUND {
             match self.ws.read() {
                 Ok(Message::Binary(bytes)) => {
                     let message = signal::decode_response(&bytes)
@@ -492,6 +496,8 @@ impl<'a, S: Read + Write> Participant<'a, S> {
 
     fn on_signal(&mut self, message: Response) -> Result<(), RealtimeError> {
         match message {
+            // Only the first join response counts (a repeated one would restart the setup).
+            Response::Join(_) if self.stage != Stage::Join => {}
             Response::Join(join) => {
                 if join.ping_interval > 0 {
                     self.ping_interval = Some(Duration::from_secs(join.ping_interval as u64));
@@ -550,17 +556,7 @@ impl<'a, S: Read + Write> Participant<'a, S> {
             Response::Trickle(trickle) => {
                 let line = signal::trickled_candidate(&trickle.candidate_init)
                     .map_err(|m| media_error(RealtimeErrorKind::Protocol, m))?;
-                // A candidate this side cannot use is skipped: an unknown form, ICE/TCP (the
-                // sockets are UDP), or the other IP family than the sockets'. Given to str0m,
-                // one alone would leave it no possible pair, i.e. `Disconnected`, before the
-                // usable candidates are trickled.
-                let usable = line
-                    .and_then(|line| Candidate::from_sdp_string(&line).ok())
-                    .filter(|c| {
-                        c.proto() == Protocol::Udp
-                            && c.addr().is_ipv4() == self.candidates[0].addr().is_ipv4()
-                    });
-                if let Some(c) = usable {
+                if let Some(c) = line.and_then(|l| usable_candidate(&l, &self.candidates[0])) {
                     match Target::from_wire(trickle.target) {
                         Target::Publisher => self.publisher.add_remote_candidate(c),
                         Target::Subscriber => self.subscriber.add_remote_candidate(c),
@@ -839,9 +835,41 @@ fn signal_broke(e: &tungstenite::Error) -> RealtimeError {
     }
 }
 
+/// A trickled candidate this side can use, else `None`: an unknown form, ICE/TCP (the sockets
+/// are UDP), or the other IP family than `local`'s is skipped, as browsers skip what they
+/// cannot pair. Given to str0m, one alone would leave it no possible pair, i.e.
+/// `Disconnected` (which ends a subscriber), before the usable candidates come.
+fn usable_candidate(line: &str, local: &Candidate) -> Option<Candidate> {
+    Candidate::from_sdp_string(line)
+        .ok()
+        .filter(|c| c.proto() == Protocol::Udp && c.addr().is_ipv4() == local.addr().is_ipv4())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_candidates_a_udp_socket_of_the_same_family_can_pair_are_used() {
+        let v4 = Candidate::host("127.0.0.1:5000".parse().unwrap(), "udp").unwrap();
+        let v6 = Candidate::host("[::1]:5000".parse().unwrap(), "udp").unwrap();
+        let udp4 = "candidate:1 1 udp 2130706431 10.0.0.1 7882 typ host";
+        let tcp4 = "candidate:2 1 tcp 2128609279 10.0.0.1 7881 typ host tcptype passive";
+        let udp6 = "candidate:3 1 udp 2130706175 2001:db8::1 7882 typ host";
+        let used = usable_candidate(udp4, &v4).unwrap();
+        assert_eq!(used.addr(), "10.0.0.1:7882".parse().unwrap());
+        assert!(usable_candidate(tcp4, &v4).is_none(), "ICE/TCP");
+        assert!(
+            usable_candidate(udp6, &v4).is_none(),
+            "IPv6 for an IPv4 socket"
+        );
+        assert!(usable_candidate(udp6, &v6).is_some());
+        assert!(
+            usable_candidate(udp4, &v6).is_none(),
+            "IPv4 for an IPv6 socket"
+        );
+        assert!(usable_candidate("candidate:garbage", &v4).is_none());
+    }
 
     #[test]
     fn signal_urls() {
