@@ -857,7 +857,15 @@ impl RealtimeSession {
                 frame,
             )),
             Err(SendRefused::Gone(frame)) => {
-                Err(FrameRefused::new(self.fail(gone()).into(), frame))
+                // The media thread has ended; its reason waits in the channel behind the frames
+                // it received, for the next read to hand out and record.
+                let error = self.failure.clone().unwrap_or_else(|| {
+                    RealtimeError::new(
+                        RealtimeErrorKind::Closed,
+                        "the media connection has ended (the next read says why)",
+                    )
+                });
+                Err(FrameRefused::new(error.into(), frame))
             }
         }
     }

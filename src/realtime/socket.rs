@@ -105,7 +105,16 @@ pub(crate) fn spawn<D: Deliver>(
     let (tx, rx) = mpsc::channel();
     let handle = thread::Builder::new()
         .name("decart-realtime".into())
-        .spawn(move || run(&dial, &rx, &out))
+        .spawn(move || {
+            let ran =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&dial, &rx, &out)));
+            if ran.is_err() {
+                // The session still learns that its socket ended (never a silent stall).
+                out.deliver(Inbound::Ended(closed(
+                    "the session thread stopped on an internal error (a bug: please report it)",
+                )));
+            }
+        })
         .map_err(|e| {
             RealtimeError::new(
                 RealtimeErrorKind::Connect,

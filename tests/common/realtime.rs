@@ -375,6 +375,10 @@ pub async fn a_room_lost_mid_session_ends_it_after_the_frames_before() {
         }
     };
     assert_eq!(e.kind(), RealtimeErrorKind::Closed, "{e}");
+    assert!(
+        e.message().contains("LiveKit"),
+        "the room's own reason: {e}"
+    );
     assert!(session.is_closed());
     let again = realtime_error(session.send_frame(frame(4)));
     assert_eq!(again, e);
@@ -384,6 +388,58 @@ pub async fn a_room_lost_mid_session_ends_it_after_the_frames_before() {
     let (error, back) = refused.into_parts();
     assert_eq!(realtime_error(Err::<(), _>(error)), e);
     assert_eq!(back, frame(5));
+}
+
+#[maybe_async]
+pub async fn a_frame_sent_after_the_room_ended_leaves_its_reason_to_the_next_read() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::DropAfterFrames(2)));
+    let mut session = client(&emu)
+        .realtime()
+        .connect(&model(), fast())
+        .await
+        .unwrap();
+    for n in 0..2 {
+        session.send_frame(frame(n)).unwrap();
+    }
+    last_session_when(&emu, |l| l.frames_sent == 2);
+    // The third frame ends the room. Without reading: wait until the media thread has ended
+    // (frames are refused).
+    session.send_frame(frame(2)).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        match session.try_send_frame(frame(9)) {
+            Err(refused) if !refused.is_backpressure() => break refused,
+            _ if Instant::now() < until => std::thread::sleep(Duration::from_millis(20)),
+            other => panic!("the media thread did not end: {other:?}"),
+        }
+    };
+    let refused = realtime_error(Err::<(), _>(refused.into_parts().0));
+    assert_eq!(refused.kind(), RealtimeErrorKind::Closed);
+    // The frames received before are handed out, then the room's own reason, not a
+    // generic "thread ended".
+    let got = receive_until_error(&mut session).await;
+    assert_eq!(got.0, 2, "the frames before the end");
+    let e = got.1;
+    assert!(e.message().contains("LiveKit"), "{e}");
+    assert!(!e.message().contains("thread ended"), "{e}");
+}
+
+/// Reads frames until an error; how many came, and the error.
+#[maybe_async]
+async fn receive_until_error(
+    session: &mut super::RealtimeSession,
+) -> (usize, decart::realtime::RealtimeError) {
+    let mut count = 0;
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        match session.next_frame(Duration::from_millis(100)).await {
+            Ok(Some(_)) => count += 1,
+            Ok(None) if Instant::now() < until => {}
+            Err(Error::Realtime(e)) => return (count, e),
+            other => panic!("expected frames then an error, got {other:?}"),
+        }
+    }
 }
 
 #[maybe_async]
@@ -1625,6 +1681,7 @@ macro_rules! realtime_tests {
             an_ice_failure_is_typed,
             a_dropped_signal_socket_fails_connect,
             a_room_lost_mid_session_ends_it_after_the_frames_before,
+            a_frame_sent_after_the_room_ended_leaves_its_reason_to_the_next_read,
             a_server_error_mid_session_ends_the_media_too,
             frames_without_media_or_bytes_are_refused,
             unread_frames_are_bounded_and_counted,

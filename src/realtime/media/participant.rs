@@ -137,10 +137,18 @@ pub(crate) fn spawn<D: Deliver>(dial: MediaDial, out: D) -> Result<MediaHandle, 
         .name("decart-media".into())
         .spawn(move || {
             let secret = dial.token.clone();
-            let end = match run(&dial, &rx, &out, &thread_waker, &thread_shared) {
-                Ok(()) => media_error(RealtimeErrorKind::Closed, "the media was closed"),
-                Err(e) => RealtimeError::new(e.kind(), scrub(e.message(), &secret))
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&dial, &rx, &out, &thread_waker, &thread_shared)
+            }));
+            let end = match ran {
+                Ok(Ok(())) => media_error(RealtimeErrorKind::Closed, "the media was closed"),
+                Ok(Err(e)) => RealtimeError::new(e.kind(), scrub(e.message(), &secret))
                     .with_status_opt(e.status()),
+                // The session still learns that its media ended (never a silent stall).
+                Err(_) => media_error(
+                    RealtimeErrorKind::Closed,
+                    "the media thread stopped on an internal error (a bug: please report it)",
+                ),
             };
             out.deliver(Inbound::MediaEnded(end));
         })
