@@ -18,13 +18,16 @@ use crate::realtime::media::participant::{self, MediaDial, MediaHandle, SendRefu
 use crate::realtime::messages::{ClientMessage, ServerMessage};
 use crate::realtime::socket::{self, Command, Dial, Inbound, Recv};
 use crate::realtime::{
-    FrameRefused, InitialState, MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, RealtimeError,
-    RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo, SetImage, StateInForce,
-    SubscribeInfo, VideoFrame, check_not_expired, check_prompt, session_url,
+    FrameRefused, InitialState, MAX_BUFFERED_FRAMES, MAX_FRAME_BYTES, MAX_QUEUED_FRAMES,
+    MediaStats, RealtimeError, RealtimeErrorKind, RealtimeEvent, RealtimeOptions, RoomInfo,
+    SetImage, StateInForce, SubscribeInfo, VideoFrame, check_not_expired, check_prompt,
+    session_url,
 };
 
 /// Events kept for `next_event`, at most (a generation tick comes every second).
 pub(crate) const MAX_BUFFERED_EVENTS: usize = 1024;
+/// Acknowledgements kept from before the room info, at most.
+const MAX_EARLY_ACKS: usize = 16;
 
 /// After `close`, how long to wait for the socket's end.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -599,6 +602,10 @@ impl RealtimeSession {
                 Step::Message(
                     ack @ (ServerMessage::PromptAck { .. } | ServerMessage::SetImageAck { .. }),
                 ) => {
+                    // One is awaited (the initial state's); a server sending more keeps few.
+                    if self.early_acks.len() >= MAX_EARLY_ACKS {
+                        self.early_acks.remove(0);
+                    }
                     self.early_acks.push(ack);
                 }
                 Step::Message(ServerMessage::QueuePosition { .. }) if !queued => {
@@ -825,6 +832,16 @@ impl RealtimeSession {
         if frame.data().is_empty() {
             return Err(FrameRefused::new(
                 Error::invalid_input("frame", "a frame has no bytes"),
+                frame,
+            ));
+        }
+        if frame.data().len() > MAX_FRAME_BYTES {
+            let message = format!(
+                "a frame of {} bytes is over the {MAX_FRAME_BYTES}-byte limit",
+                frame.data().len()
+            );
+            return Err(FrameRefused::new(
+                Error::invalid_input("frame", message),
                 frame,
             ));
         }

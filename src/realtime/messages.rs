@@ -249,6 +249,49 @@ impl ParseError {
 /// Known types the session needs: a malformed one ends it. The rest only inform.
 const ESSENTIAL: [&str; 4] = ["livekit_room_info", "prompt_ack", "set_image_ack", "error"];
 
+/// The most bytes of a server's error or end reason kept (events and errors are kept for the
+/// caller; a control message may be 1 MiB).
+const MAX_SERVER_TEXT: usize = 4096;
+
+/// `text` cut to [`MAX_SERVER_TEXT`] bytes at a character boundary, with `…` when cut.
+fn cut(mut text: String) -> String {
+    if text.len() > MAX_SERVER_TEXT {
+        let mut end = MAX_SERVER_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+/// The message with the server's free texts (errors, reasons) cut to [`MAX_SERVER_TEXT`].
+/// A prompt acknowledgement's prompt is kept whole: it is matched against the one sent.
+fn bounded(message: ServerMessage) -> ServerMessage {
+    match message {
+        ServerMessage::PromptAck {
+            prompt,
+            success,
+            error,
+        } => ServerMessage::PromptAck {
+            prompt,
+            success,
+            error: error.map(cut),
+        },
+        ServerMessage::SetImageAck { success, error } => ServerMessage::SetImageAck {
+            success,
+            error: error.map(cut),
+        },
+        ServerMessage::GenerationEnded { seconds, reason } => ServerMessage::GenerationEnded {
+            seconds,
+            reason: cut(reason),
+        },
+        ServerMessage::Error { error } => ServerMessage::Error { error: cut(error) },
+        other => other,
+    }
+}
+
 /// serde's message with any quoted value replaced by `…` (a value may be server text).
 fn without_values(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
@@ -298,14 +341,15 @@ impl ServerMessage {
         if !KNOWN.contains(&kind.as_str()) {
             return Ok(ServerMessage::Unknown(kind));
         }
-        serde_json::from_value(value).map_err(|e| ParseError {
+        let message = serde_json::from_value(value).map_err(|e| ParseError {
             // serde's message names the field; the values it may quote are left out.
             message: format!(
                 "a `{kind}` message does not match its shape ({})",
                 without_values(&e.to_string())
             ),
             skippable: !ESSENTIAL.contains(&kind.as_str()),
-        })
+        })?;
+        Ok(bounded(message))
     }
 }
 
@@ -464,6 +508,16 @@ mod tests {
         ] {
             let e = ServerMessage::parse(bad).unwrap_err();
             assert!(!e.skippable, "{bad}");
+        }
+        // The server's free texts are cut at 4 KiB (on a character boundary).
+        let long = "é".repeat(5000);
+        let parsed = ServerMessage::parse(&format!(r#"{{"type":"error","error":"{long}"}}"#));
+        match parsed.unwrap() {
+            ServerMessage::Error { error } => {
+                assert!(error.len() <= MAX_SERVER_TEXT + '…'.len_utf8());
+                assert!(error.ends_with('…') && error.starts_with("éé"));
+            }
+            other => panic!("{other:?}"),
         }
         // A malformed informational message may be skipped; the values are not quoted.
         for bad in [

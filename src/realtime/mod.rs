@@ -71,7 +71,8 @@ pub use error::{
     PERMANENT_ERROR_SUBSTRINGS, POLICY_VIOLATION_CLOSE, RealtimeError, RealtimeErrorKind,
 };
 pub use media::{
-    FrameRefused, MAX_BUFFERED_FRAMES, MAX_QUEUED_FRAMES, MediaStats, VideoCodec, VideoFrame,
+    FrameRefused, MAX_BUFFERED_FRAMES, MAX_FRAME_BYTES, MAX_QUEUED_FRAMES, MediaStats, VideoCodec,
+    VideoFrame,
 };
 pub use options::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IMAGE_TIMEOUT, DEFAULT_MEDIA_TIMEOUT, DEFAULT_PROMPT_TIMEOUT,

@@ -501,6 +501,16 @@ pub async fn frames_without_media_or_bytes_are_refused() {
         session.send_frame(empty).unwrap_err().code(),
         "INVALID_INPUT"
     );
+    let huge = vec![0u8; decart::realtime::MAX_FRAME_BYTES + 1];
+    let refused = session
+        .try_send_frame(decart::realtime::VideoFrame::new(huge, Duration::ZERO))
+        .unwrap_err();
+    assert_eq!(refused.error().code(), "INVALID_INPUT");
+    assert_eq!(
+        refused.into_frame().data().len(),
+        decart::realtime::MAX_FRAME_BYTES + 1
+    );
+    assert_eq!(session.media_stats().frames_sent, 0);
     let e = client(&emu)
         .realtime()
         .connect(&model(), fast().video_size(0, 720))

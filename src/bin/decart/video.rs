@@ -21,8 +21,9 @@ use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-/// The largest frame (an access unit, or an IVF frame) read or accepted: 8 MiB.
-pub const MAX_FRAME: usize = 8 * 1024 * 1024;
+/// The largest frame (an access unit, or an IVF frame) read or accepted: 8 MiB, the most a
+/// session sends ([`decart::realtime::MAX_FRAME_BYTES`]).
+pub const MAX_FRAME: usize = decart::realtime::MAX_FRAME_BYTES;
 
 /// How much is read from the input at a time.
 const CHUNK: usize = 64 * 1024;

@@ -194,6 +194,10 @@ pub struct MediaStats {
 /// counted in [`MediaStats::frames_dropped`]), so a session nobody reads from stays bounded.
 pub const MAX_BUFFERED_FRAMES: usize = 300;
 
+/// The largest frame `send_frame` takes: 8 MiB (a 4K keyframe is a few MiB). A larger one is
+/// refused as invalid input, before anything is copied or sent.
+pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+
 /// Frames queued for the media thread, at most; `send_frame` fails with
 /// [`Backpressure`](crate::realtime::RealtimeErrorKind::Backpressure) beyond.
 pub const MAX_QUEUED_FRAMES: usize = 64;
