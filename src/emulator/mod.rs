@@ -221,7 +221,7 @@ impl Emulator {
     #[cfg(feature = "realtime")]
     #[cfg_attr(docsrs, doc(cfg(feature = "realtime")))]
     pub fn realtime_sessions(&self) -> Vec<RealtimeSessionLog> {
-        lock(&self.state.realtime.sessions).clone()
+        lock(&self.state.realtime.sessions).to_vec()
     }
 
     /// The `kid` of the key that signs new tokens.

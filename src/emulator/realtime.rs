@@ -273,7 +273,7 @@ impl RealtimeSessionLog {
 #[derive(Debug, Default)]
 pub(crate) struct RealtimeState {
     pub script: std::sync::Mutex<RealtimeScript>,
-    pub sessions: std::sync::Mutex<Vec<RealtimeSessionLog>>,
+    pub sessions: std::sync::Mutex<SessionLogs>,
     /// The LiveKit tokens handed out (room info and `watch-stream`).
     pub rooms: std::sync::Mutex<std::collections::HashMap<String, Grant>>,
     /// The viewers of each session (by index): where its room sends the frames it sends back.
@@ -281,10 +281,58 @@ pub(crate) struct RealtimeState {
         std::sync::Mutex<std::collections::HashMap<usize, Vec<std::sync::mpsc::Sender<Relayed>>>>,
 }
 
+/// `at` plus a script's duration; a duration too long for the clock (`Duration::MAX` for
+/// "never") is taken as about 30 years.
+fn after(at: Instant, duration: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(1 << 30);
+    at.checked_add(duration.min(FAR)).unwrap_or(at)
+}
+
+/// The log of the sessions served: the last [`MAX_SESSIONS`], each under an id that stays its
+/// own when older ones are forgotten (a session, its room and its viewers find their entry by
+/// it).
+#[derive(Debug, Default)]
+pub(crate) struct SessionLogs {
+    /// The id of the oldest entry kept.
+    first: usize,
+    logs: VecDeque<RealtimeSessionLog>,
+}
+
+impl SessionLogs {
+    /// Adds an entry (forgetting the oldest beyond [`MAX_SESSIONS`]); its id.
+    fn push(&mut self, log: RealtimeSessionLog) -> usize {
+        if self.logs.len() >= MAX_SESSIONS {
+            self.logs.pop_front();
+            self.first += 1;
+        }
+        self.logs.push_back(log);
+        self.first + self.logs.len() - 1
+    }
+
+    /// The entry of this id, unless it was forgotten.
+    pub(crate) fn get_mut(&mut self, id: usize) -> Option<&mut RealtimeSessionLog> {
+        id.checked_sub(self.first)
+            .and_then(|i| self.logs.get_mut(i))
+    }
+
+    /// The id of the newest session that announced this room.
+    fn room(&self, room: &str) -> Option<usize> {
+        self.logs
+            .iter()
+            .rposition(|s| s.room_name.as_deref() == Some(room))
+            .map(|i| self.first + i)
+    }
+
+    /// The entries kept, oldest first.
+    pub(crate) fn to_vec(&self) -> Vec<RealtimeSessionLog> {
+        self.logs.iter().cloned().collect()
+    }
+}
+
 /// What a LiveKit token lets in.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
-    /// The session's index in the log.
+    /// The session's id in the log.
     pub index: usize,
     /// The script's answer, for the session's own participant.
     pub answer: MediaAnswer,
@@ -395,11 +443,7 @@ pub(crate) fn upgrade(
         return error(404, &format!("Model {model} not found"));
     }
     let index = {
-        let mut sessions = lock(&state.realtime.sessions);
-        if sessions.len() >= MAX_SESSIONS {
-            sessions.remove(0);
-        }
-        sessions.push(RealtimeSessionLog {
+        lock(&state.realtime.sessions).push(RealtimeSessionLog {
             query: query
                 .into_iter()
                 .map(|(k, v)| {
@@ -425,8 +469,7 @@ pub(crate) fn upgrade(
             frames_sent: 0,
             media_left: false,
             viewers_joined: 0,
-        });
-        sessions.len() - 1
+        })
     };
     Ok(Accepted { key, index, script })
 }
@@ -463,12 +506,12 @@ fn livekit_url(port: u16) -> String {
 
 /// `POST /watch-stream/{room}`: a viewer's credentials for a room a session announced.
 pub(crate) fn watch(state: &super::api::State, room: &str, port: u16) -> Response {
-    let sessions = lock(&state.realtime.sessions);
-    match sessions
-        .iter()
-        .rposition(|s| s.room_name.as_deref() == Some(room))
-    {
-        Some(index) => {
+    let mut sessions = lock(&state.realtime.sessions);
+    let found = sessions
+        .room(room)
+        .and_then(|index| Some((index, sessions.get_mut(index)?.session_id.clone())));
+    match found {
+        Some((index, session_id)) => {
             let token = random_id("lk_emulator_viewer_");
             lock(&state.realtime.rooms).insert(
                 token.clone(),
@@ -482,7 +525,7 @@ pub(crate) fn watch(state: &super::api::State, room: &str, port: u16) -> Respons
                 "livekit_url": livekit_url(port),
                 "token": token,
                 "room_name": room,
-                "session_id": sessions[index].session_id,
+                "session_id": session_id,
             });
             Response::new(200, "application/json", body.to_string().into_bytes())
         }
@@ -603,9 +646,9 @@ impl Session<'_> {
                             at,
                             Action::Send(json!({"type":"queue_position","position":position,"queue_size":size})),
                         );
-                        at += self.script.queue_interval;
+                        at = after(at, self.script.queue_interval);
                     }
-                    at += self.script.room_info_delay;
+                    at = after(at, self.script.room_info_delay);
                     self.ready_at = Some(at);
                     self.schedule(at, Action::RoomInfo);
                     End::Continue
@@ -734,13 +777,13 @@ impl Session<'_> {
                 }
                 let mut at = Instant::now();
                 for i in 1..=self.script.ticks {
-                    at += self.script.tick_interval;
+                    at = after(at, self.script.tick_interval);
                     self.schedule(
                         at,
                         Action::Send(json!({"type":"generation_tick","seconds":i})),
                     );
                 }
-                at += self.script.tick_interval;
+                at = after(at, self.script.tick_interval);
                 match self.script.after_ticks.clone() {
                     AfterTicks::Nothing => {}
                     AfterTicks::End(reason) => self.schedule(
@@ -757,5 +800,50 @@ impl Session<'_> {
                 End::Continue
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(room: &str) -> RealtimeSessionLog {
+        RealtimeSessionLog {
+            query: Vec::new(),
+            credential: None,
+            user_agent: None,
+            session_id: None,
+            room_name: Some(room.to_owned()),
+            received: Vec::new(),
+            closed_by_client: false,
+            ended: false,
+            prompt: None,
+            has_state: false,
+            media_joined: false,
+            media_codec: None,
+            frames_received: 0,
+            frames_sent: 0,
+            media_left: false,
+            viewers_joined: 0,
+        }
+    }
+
+    #[test]
+    fn a_session_keeps_its_id_when_older_ones_are_forgotten() {
+        let mut logs = SessionLogs::default();
+        let ids: Vec<usize> = (0..MAX_SESSIONS + 5)
+            .map(|i| logs.push(entry(&format!("room_{i}"))))
+            .collect();
+        assert_eq!(ids, (0..MAX_SESSIONS + 5).collect::<Vec<_>>());
+        assert!(logs.get_mut(4).is_none(), "forgotten");
+        let last = MAX_SESSIONS + 4;
+        assert_eq!(
+            logs.get_mut(last).unwrap().room_name.as_deref(),
+            Some(format!("room_{last}").as_str())
+        );
+        assert_eq!(logs.room("room_1000"), Some(1000));
+        assert_eq!(logs.room("room_0"), None);
+        assert_eq!(logs.to_vec().len(), MAX_SESSIONS);
+        assert_eq!(logs.to_vec()[0].room_name.as_deref(), Some("room_5"));
     }
 }

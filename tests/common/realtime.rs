@@ -1221,6 +1221,18 @@ pub async fn no_room_info_is_a_timeout() {
     // The client closed the socket it gave up on.
     let log = last_session_when(&emu, |l| l.ended);
     assert!(log.ended);
+    // A room info delayed "forever" is the same timeout (the emulator does not overflow).
+    emu.set_realtime_script(RealtimeScript::new().room_info_delay(Duration::MAX));
+    let result = client(&emu)
+        .realtime()
+        .connect(
+            &model(),
+            fast().room_info_timeout(Duration::from_millis(150)),
+        )
+        .await;
+    assert_eq!(realtime_error(result).kind(), RealtimeErrorKind::Timeout);
+    let log = last_session_when(&emu, |l| l.ended);
+    assert!(log.ended, "the emulator's session ended cleanly: {log:?}");
 }
 
 #[maybe_async]
