@@ -99,6 +99,8 @@ impl Realtime<'_> {
     ) -> Result<RealtimeViewer, Error> {
         options.validate()?;
         let info = self.watch(subscribe_token).await?;
+        let packet_trailers =
+            crate::models::realtime::subscribe_token_frame_timing(subscribe_token);
         let (tx, rx) = rt_io::channel();
         let handle = participant::spawn(
             MediaDial {
@@ -111,6 +113,7 @@ impl Realtime<'_> {
                 connect_timeout: options.connect_timeout,
                 media_timeout: options.media_timeout,
                 publish: false,
+                packet_trailers,
             },
             tx,
         )?;
@@ -774,6 +777,8 @@ impl RealtimeSession {
                 connect_timeout: options.connect_timeout,
                 media_timeout: options.media_timeout,
                 publish: true,
+                // This SDK never advertises frame timing, so its own output has no trailers.
+                packet_trailers: false,
             },
             out,
         )?;

@@ -152,6 +152,7 @@ pub(crate) fn run(state: &super::api::State, grant: Grant, key: &str, stream: &m
             grant.answer
         },
         relay,
+        trailers: grant.viewer && grant.trailers,
         ws,
         engine,
         candidate,
@@ -185,6 +186,8 @@ struct Room<'a, S: io::Read + io::Write> {
     answer: MediaAnswer,
     /// A viewer's feed of the session's frames.
     relay: Option<std::sync::mpsc::Receiver<Relayed>>,
+    /// Whether the viewer's frames get a packet trailer.
+    trailers: bool,
     ws: WebSocket<S>,
     engine: Engine,
     candidate: Candidate,
@@ -446,7 +449,11 @@ impl<S: io::Read + io::Write> Room<'_, S> {
         };
         let alive = loop {
             match relay.try_recv() {
-                Ok((data, time, codec)) => {
+                Ok((mut data, time, codec)) => {
+                    if self.trailers {
+                        self.frames += 1;
+                        append_packet_trailer(&mut data, time.numer(), self.frames);
+                    }
                     let _ = self.send_down(data, time, codec, false);
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break true,
@@ -534,6 +541,19 @@ impl<S: io::Read + io::Write> Room<'_, S> {
         }
         true
     }
+}
+
+/// Appends a LiveKit packet trailer: a user-timestamp TLV and a frame-id TLV, each byte XOR
+/// 0xff, the trailer's whole length XOR 0xff, then `LKTS`.
+fn append_packet_trailer(frame: &mut Vec<u8>, timestamp: u64, frame_id: u64) {
+    let start = frame.len();
+    frame.extend([1 ^ 0xff, 8 ^ 0xff]);
+    frame.extend(timestamp.to_be_bytes().iter().map(|b| b ^ 0xff));
+    frame.extend([2 ^ 0xff, 4 ^ 0xff]);
+    frame.extend((frame_id as u32).to_be_bytes().iter().map(|b| b ^ 0xff));
+    let total = frame.len() - start + 5;
+    frame.push(total as u8 ^ 0xff);
+    frame.extend(b"LKTS");
 }
 
 fn trickle(line: &str, target: Target) -> Signal {

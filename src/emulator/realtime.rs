@@ -113,6 +113,7 @@ pub struct RealtimeScript {
     after_ticks: AfterTicks,
     pub(crate) media: MediaAnswer,
     sessions: Option<u32>,
+    frame_timing: bool,
 }
 
 impl Default for RealtimeScript {
@@ -130,6 +131,7 @@ impl Default for RealtimeScript {
             after_ticks: AfterTicks::Nothing,
             media: MediaAnswer::Serve,
             sessions: None,
+            frame_timing: false,
         }
     }
 }
@@ -187,6 +189,14 @@ impl RealtimeScript {
     /// What follows the ticks.
     pub fn after_ticks(mut self, then: AfterTicks) -> Self {
         self.after_ticks = then;
+        self
+    }
+
+    /// Viewers that join from now on get frames with a LiveKit packet trailer (a user
+    /// timestamp and a frame id), as in a room whose publisher advertised frame timing (the
+    /// JS SDK's subscribe token then says `"frame_timing": true`).
+    pub fn frame_timing(mut self, on: bool) -> Self {
+        self.frame_timing = on;
         self
     }
 
@@ -338,6 +348,8 @@ pub(crate) struct Grant {
     pub answer: MediaAnswer,
     /// A viewer (receive-only), from `watch-stream`.
     pub viewer: bool,
+    /// Whether a viewer's frames get a packet trailer ([`RealtimeScript::frame_timing`]).
+    pub trailers: bool,
 }
 
 /// A frame a session's room relays to its viewers: the bytes, the RTP time, the codec.
@@ -506,6 +518,7 @@ fn livekit_url(port: u16) -> String {
 
 /// `POST /watch-stream/{room}`: a viewer's credentials for a room a session announced.
 pub(crate) fn watch(state: &super::api::State, room: &str, port: u16) -> Response {
+    let trailers = lock(&state.realtime.script).frame_timing;
     let mut sessions = lock(&state.realtime.sessions);
     let found = sessions
         .room(room)
@@ -519,6 +532,7 @@ pub(crate) fn watch(state: &super::api::State, room: &str, port: u16) -> Respons
                     index,
                     answer: MediaAnswer::Serve,
                     viewer: true,
+                    trailers,
                 },
             );
             let body = json!({
@@ -737,6 +751,7 @@ impl Session<'_> {
                         index: self.index,
                         answer: self.script.media.clone(),
                         viewer: false,
+                        trailers: false,
                     },
                 );
                 let info = json!({

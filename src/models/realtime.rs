@@ -74,6 +74,24 @@ pub fn decode_subscribe_token(token: &str) -> Result<String, Error> {
     }
 }
 
+/// Whether a subscribe token says the session's frames carry LiveKit packet trailers
+/// (`"frame_timing": true`, set by the JS SDK when its publisher advertises frame timing).
+/// A token that does not decode says no.
+pub(crate) fn subscribe_token_frame_timing(token: &str) -> bool {
+    let token = token.trim();
+    let engine = if token.contains(['-', '_']) {
+        &URL_SAFE_LENIENT
+    } else {
+        &STANDARD_LENIENT
+    };
+    engine
+        .decode(token)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|v| v.get("frame_timing").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
 fn invalid(message: &str) -> Error {
     Error::invalid_input(FIELD, format!("invalid subscribe token: {message}"))
 }

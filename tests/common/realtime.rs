@@ -827,6 +827,55 @@ pub async fn dropping_a_session_leaves_the_room() {
 }
 
 #[maybe_async]
+pub async fn a_viewer_strips_packet_trailers_when_its_token_says_frame_timing() {
+    let emu = Emulator::start().unwrap();
+    emu.set_realtime_script(RealtimeScript::new().frame_timing(true));
+    let client = client(&emu);
+    let mut session = client
+        .realtime()
+        .connect(&model(), fast().initial_prompt("timed", false))
+        .await
+        .unwrap();
+    let room = session.room_info().room_name.clone();
+    // The JS SDK's token for a publisher that advertises frame timing.
+    let timed = base64::engine::general_purpose::STANDARD
+        .encode(serde_json::json!({"room_name": room, "frame_timing": true}).to_string());
+    let mut viewer = client.realtime().subscribe(&timed, fast()).await.unwrap();
+    // A token without the flag: the frames come as the room sends them, trailer and all.
+    let mut plain = client
+        .realtime()
+        .subscribe(&session.subscribe_token(), fast())
+        .await
+        .unwrap();
+    for n in 0..3 {
+        session.send_frame(frame(n)).unwrap();
+    }
+    let own = receive(&mut session, 3).await;
+    assert_eq!(own.len(), 3);
+    for (n, sent) in own.iter().enumerate() {
+        let mut seen = None;
+        let mut raw = None;
+        let until = Instant::now() + Duration::from_secs(5);
+        while (seen.is_none() || raw.is_none()) && Instant::now() < until {
+            if seen.is_none() {
+                seen = viewer.next_frame(Duration::from_millis(20)).await.unwrap();
+            }
+            if raw.is_none() {
+                raw = plain.next_frame(Duration::from_millis(20)).await.unwrap();
+            }
+        }
+        let (seen, raw) = (seen.unwrap(), raw.unwrap());
+        assert_eq!(seen.data(), sent.data(), "frame {n}: the trailer is gone");
+        assert!(
+            raw.data().ends_with(b"LKTS"),
+            "frame {n}: sent with a trailer"
+        );
+        assert!(raw.data().starts_with(sent.data()));
+    }
+    session.close().await.unwrap();
+}
+
+#[maybe_async]
 pub async fn the_longest_timeouts_mean_no_limit_not_a_panic() {
     let emu = Emulator::start().unwrap();
     let client = client(&emu);
@@ -1712,6 +1761,7 @@ macro_rules! realtime_tests {
             reconnect_opens_a_new_session_in_the_state_in_force,
             a_failed_reconnect_leaves_the_session_closed_and_may_be_tried_again,
             dropping_a_session_leaves_the_room,
+            a_viewer_strips_packet_trailers_when_its_token_says_frame_timing,
             the_longest_timeouts_mean_no_limit_not_a_panic,
             a_viewer_sees_what_the_session_gets_back_and_ends_with_it,
             connect_gives_the_room_and_the_session_id,

@@ -56,6 +56,9 @@ pub(crate) struct MediaDial {
     pub media_timeout: Duration,
     /// Whether to publish a video track (a session) or only receive (a viewer).
     pub publish: bool,
+    /// Whether received frames end with a LiveKit packet trailer to strip (a viewer of a
+    /// session whose publisher advertised frame timing).
+    pub packet_trailers: bool,
 }
 
 /// What the session asks of the thread.
@@ -765,10 +768,11 @@ impl<'a, S: Read + Write> Participant<'a, S> {
                 }
                 let first = *self.first_time.get_or_insert(data.time);
                 let elapsed = data.time.saturating_sub(first);
-                let frame = VideoFrame::new(
-                    data.data.to_vec(),
-                    Duration::from_micros(elapsed.as_micros()),
-                );
+                let mut bytes = data.data.to_vec();
+                if self.dial.packet_trailers {
+                    strip_packet_trailer(&mut bytes);
+                }
+                let frame = VideoFrame::new(bytes, Duration::from_micros(elapsed.as_micros()));
                 if shared.backlog.load(Ordering::Acquire) >= MAX_BUFFERED_FRAMES {
                     shared.dropped.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
@@ -843,6 +847,26 @@ fn signal_broke(e: &tungstenite::Error) -> RealtimeError {
     }
 }
 
+/// The magic that ends a LiveKit packet trailer.
+const TRAILER_MAGIC: &[u8; 4] = b"LKTS";
+
+/// Removes a LiveKit packet trailer from the end of a frame, if it has one: TLV metadata
+/// (user timestamp, frame id, each byte XOR 0xFF), one byte holding the trailer's whole length
+/// XOR 0xFF, then `LKTS` (the layout the JS SDK's frame-metadata worker reads). Whether one was
+/// removed.
+pub(crate) fn strip_packet_trailer(frame: &mut Vec<u8>) -> bool {
+    let len = frame.len();
+    if len < TRAILER_MAGIC.len() + 1 || !frame.ends_with(TRAILER_MAGIC) {
+        return false;
+    }
+    let trailer = usize::from(frame[len - TRAILER_MAGIC.len() - 1] ^ 0xff);
+    if trailer < TRAILER_MAGIC.len() + 1 || trailer > len {
+        return false;
+    }
+    frame.truncate(len - trailer);
+    true
+}
+
 /// A trickled candidate this side can use, else `None`: an unknown form, ICE/TCP (the sockets
 /// are UDP), or the other IP family than `local`'s is skipped, as browsers skip what they
 /// cannot pair. Given to str0m, one alone would leave it no possible pair, i.e.
@@ -856,6 +880,31 @@ fn usable_candidate(line: &str, local: &Candidate) -> Option<Candidate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packet_trailers_are_stripped_whole() {
+        // A frame, a user-timestamp TLV and a frame-id TLV (XOR 0xff), the length, `LKTS`.
+        let au = vec![0, 0, 0, 1, 0x65, 1, 2, 3];
+        let mut trailer = vec![1 ^ 0xff, 8 ^ 0xff];
+        trailer.extend([0u8, 0, 1, 2, 3, 4, 5, 6].iter().map(|b| b ^ 0xff));
+        trailer.extend([2 ^ 0xff, 4 ^ 0xff]);
+        trailer.extend([0u8, 0, 0, 9].iter().map(|b| b ^ 0xff));
+        let total = trailer.len() + 5;
+        trailer.push(total as u8 ^ 0xff);
+        trailer.extend(TRAILER_MAGIC);
+        let mut frame = [au.clone(), trailer].concat();
+        assert!(strip_packet_trailer(&mut frame));
+        assert_eq!(frame, au);
+        // No trailer, or a bad length: the frame is left whole.
+        assert!(!strip_packet_trailer(&mut frame));
+        assert_eq!(frame, au);
+        let mut lying = [au.clone(), vec![200 ^ 0xff], TRAILER_MAGIC.to_vec()].concat();
+        let before = lying.clone();
+        assert!(!strip_packet_trailer(&mut lying));
+        assert_eq!(lying, before);
+        let mut short = TRAILER_MAGIC.to_vec();
+        assert!(!strip_packet_trailer(&mut short));
+    }
 
     #[test]
     fn only_candidates_a_udp_socket_of_the_same_family_can_pair_are_used() {
