@@ -48,7 +48,8 @@
 //! | `POST /v1/files` | part `file` (required) and `ttl_seconds` (60–2 592 000 or `persistent`, default 86 400; else 400): `{"id":"file_…","filename":…,"mime_type":…,"size_bytes":…,"created_at":…,"expires_at":…\|null}` |
 //! | `GET /v1/files/{id}` | the same reference; 404 once deleted or expired |
 //! | `DELETE /v1/files/{id}` | 204, no body |
-//! | `GET /v1/stream` (WebSocket; feature `realtime`) | the realtime control channel, key in the `api_key` query parameter: `livekit_join` → queue positions, then `livekit_room_info` (a loopback `livekit_url`, a fake token); `prompt_ack` / `set_image_ack`; `generation_started` and ticks; played per `RealtimeScript` (refusal, server error, dropped socket, silence, garbage); sessions logged in `Emulator::realtime_sessions` |
+//! | `GET /v1/stream` (WebSocket; feature `realtime`) | the realtime control channel, key in the `api_key` query parameter: `livekit_join` → queue positions, then `livekit_room_info` (a loopback `livekit_url`, a fake token); `prompt_ack` / `set_image_ack`; `generation_started` and ticks; played per `RealtimeScript` (refusal, server error, dropped socket, close codes, silence, garbage); sessions logged in `Emulator::realtime_sessions` |
+//! | `GET /livekit/rtc` (WebSocket + UDP; feature `realtime`) | the session's LiveKit room (token from the room info or `watch-stream`): protobuf signalling, one UDP socket for both peer connections; once the session has a state (a prompt or image acknowledged, passthrough included) every frame goes back transformed ([`transformed_frame`]) and to the viewers; faults per `MediaAnswer` |
 //!
 //! - Unknown model: `404 {"detail":"Model X not found"}` (image models for `generate`, video
 //!   models for `jobs`, from the crate's registry). Unknown job or file: 404. Wrong method: 405.

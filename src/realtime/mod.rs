@@ -47,8 +47,16 @@
 //! ```
 //!
 //! Secrets: the API key (or client token) rides the `api_key` query parameter, as the protocol
-//! wants, but never appears in `Debug`, `Display`, errors or logs; the LiveKit token in
-//! [`RoomInfo`] is a [`Secret`] too, and is redacted from the signal URL wherever it shows.
+//! wants, but never appears in `Debug`, `Display`, errors or this crate's logs (the upgrade is
+//! written by the crate, not by tungstenite); the LiveKit token in [`RoomInfo`] is a
+//! [`Secret`] too, and is redacted from the signal URL wherever this crate shows it. One
+//! caveat: `tungstenite` itself logs every frame it reads at `trace` level, the
+//! `livekit_room_info` message (with the LiveKit token) included; keep `tungstenite` at `debug`
+//! or above in production logs.
+//!
+//! The async flavour runs on tokio and needs a runtime with its time driver
+//! (`#[tokio::main]` has it; a hand-built runtime needs `enable_time()` or `enable_all()`),
+//! as its waits are `tokio::time` deadlines.
 
 // Without a flavour, the session machinery is unused.
 #![cfg_attr(not(any(feature = "blocking", feature = "async")), allow(dead_code))]

@@ -11,7 +11,8 @@ use crate::RealtimeSpeed;
 use crate::RetryPolicy;
 use crate::models::{Model, ModelKind};
 
-/// Default time allowed to open the WebSocket (TCP, TLS and upgrade): 60 s, as the JS SDK.
+/// Default time allowed to open the WebSocket (TCP, TLS and upgrade): 60 s (the JS SDK's
+/// signaling default; its session passes 300 s; Python uses aiohttp's).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default wait for the room info after `livekit_join`, outside the queue: 15 s.
 pub const DEFAULT_ROOM_INFO_TIMEOUT: Duration = Duration::from_secs(15);
