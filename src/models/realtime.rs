@@ -77,6 +77,7 @@ pub fn decode_subscribe_token(token: &str) -> Result<String, Error> {
 /// Whether a subscribe token says the session's frames carry LiveKit packet trailers
 /// (`"frame_timing": true`, set by the JS SDK when its publisher advertises frame timing).
 /// A token that does not decode says no.
+#[cfg(all(feature = "realtime", any(feature = "blocking", feature = "async")))]
 pub(crate) fn subscribe_token_frame_timing(token: &str) -> bool {
     let token = token.trim();
     let engine = if token.contains(['-', '_']) {
