@@ -605,11 +605,11 @@ impl RealtimeSession {
                 Step::Message(
                     ack @ (ServerMessage::PromptAck { .. } | ServerMessage::SetImageAck { .. }),
                 ) => {
-                    // One is awaited (the initial state's); a server sending more keeps few.
-                    if self.early_acks.len() >= MAX_EARLY_ACKS {
-                        self.early_acks.remove(0);
+                    // One is awaited (the initial state's, the first); a server sending more
+                    // has the later ones dropped.
+                    if self.early_acks.len() < MAX_EARLY_ACKS {
+                        self.early_acks.push(ack);
                     }
-                    self.early_acks.push(ack);
                 }
                 Step::Message(ServerMessage::QueuePosition { .. }) if !queued => {
                     // Paused while queued: from now on only the queue timeout applies.
@@ -698,6 +698,24 @@ impl RealtimeSession {
             Recv::TimedOut => return Ok(Step::TimedOut),
             Recv::Gone => return Err(self.fail(gone())),
         };
+        self.take_item(item)
+    }
+
+    /// Takes in what has arrived, without waiting: frames and events are kept, and an end (the
+    /// media's or the socket's) is recorded as the session's failure, its own reason.
+    fn take_arrived(&mut self) {
+        while self.failure.is_none() {
+            match self.rx.try_recv() {
+                Some(item) => {
+                    let _ = self.take_item(item);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Handles one item of the channel (see [`step`](Self::step)).
+    fn take_item(&mut self, item: Inbound) -> Result<Step, RealtimeError> {
         let message = match item {
             Inbound::Message(m) => m,
             // Only `open` waits for this; it comes once, first.
@@ -880,13 +898,12 @@ impl RealtimeSession {
             )),
             Err(SendRefused::Gone(frame)) => {
                 // The media thread has ended; its reason waits in the channel behind the frames
-                // it received, for the next read to hand out and record.
-                let error = self.failure.clone().unwrap_or_else(|| {
-                    RealtimeError::new(
-                        RealtimeErrorKind::Closed,
-                        "the media connection has ended (the next read says why)",
-                    )
-                });
+                // it received: those are kept for `next_frame`, and the reason ends the session.
+                self.take_arrived();
+                let error = match &self.failure {
+                    Some(e) => e.clone(),
+                    None => self.fail(gone()),
+                };
                 Err(FrameRefused::new(error.into(), frame))
             }
         }

@@ -32,4 +32,9 @@ impl Receiver {
             Err(mpsc::RecvTimeoutError::Disconnected) => Recv::Gone,
         }
     }
+
+    /// An item that has arrived, without waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<Inbound> {
+        self.0.try_recv().ok()
+    }
 }

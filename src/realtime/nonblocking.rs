@@ -30,4 +30,9 @@ impl Receiver {
             None => Recv::Gone,
         }
     }
+
+    /// An item that has arrived, without waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<Inbound> {
+        self.0.try_recv().ok()
+    }
 }

@@ -275,7 +275,8 @@ impl Default for RealtimeOptions {
 }
 
 impl RealtimeOptions {
-    /// The defaults: no initial state, every timeout at its default.
+    /// The defaults: no initial state (passthrough, for a session with media), every timeout
+    /// at its default.
     pub fn new() -> Self {
         Self::default()
     }
@@ -359,6 +360,11 @@ impl RealtimeOptions {
     /// Whether `connect` joins the LiveKit room and publishes a video track (default `true`).
     /// With `false` the session is the control channel only: use
     /// [`RoomInfo`](super::RoomInfo) with a LiveKit client of your own.
+    ///
+    /// Without an initial prompt or image, a session with media starts in passthrough (a
+    /// `set_image` with no image and no prompt is its initial state, as the Python SDK
+    /// sends); a control-only one sends no state, and the server holds the output back until
+    /// one is set.
     pub fn media(mut self, media: bool) -> Self {
         self.media = media;
         self

@@ -391,7 +391,7 @@ pub async fn a_room_lost_mid_session_ends_it_after_the_frames_before() {
 }
 
 #[maybe_async]
-pub async fn a_frame_sent_after_the_room_ended_leaves_its_reason_to_the_next_read() {
+pub async fn a_frame_refused_after_the_room_ended_gives_its_reason_and_keeps_the_frames() {
     let emu = Emulator::start().unwrap();
     emu.set_realtime_script(RealtimeScript::new().media(MediaAnswer::DropAfterFrames(2)));
     let mut session = client(&emu)
@@ -403,6 +403,8 @@ pub async fn a_frame_sent_after_the_room_ended_leaves_its_reason_to_the_next_rea
         session.send_frame(frame(n)).unwrap();
     }
     last_session_when(&emu, |l| l.frames_sent == 2);
+    // (Time for the two to reach the participant.)
+    std::thread::sleep(Duration::from_millis(300));
     // The third frame ends the room. Without reading: wait until the media thread has ended
     // (frames are refused).
     session.send_frame(frame(2)).unwrap();
@@ -414,15 +416,18 @@ pub async fn a_frame_sent_after_the_room_ended_leaves_its_reason_to_the_next_rea
             other => panic!("the media thread did not end: {other:?}"),
         }
     };
+    // The refusal gives the room's own reason, not a generic "thread ended", and ends the
+    // session (the control socket is closed too).
     let refused = realtime_error(Err::<(), _>(refused.into_parts().0));
     assert_eq!(refused.kind(), RealtimeErrorKind::Closed);
-    // The frames received before are handed out, then the room's own reason, not a
-    // generic "thread ended".
-    let got = receive_until_error(&mut session).await;
-    assert_eq!(got.0, 2, "the frames before the end");
-    let e = got.1;
-    assert!(e.message().contains("LiveKit"), "{e}");
-    assert!(!e.message().contains("thread ended"), "{e}");
+    assert!(refused.message().contains("LiveKit"), "{refused}");
+    assert!(session.is_closed());
+    // The frames received before are still handed out, then the same reason.
+    let (count, e) = receive_until_error(&mut session).await;
+    assert_eq!(count, 2, "the frames before the end");
+    assert_eq!(e, refused);
+    let log = last_session_when(&emu, |l| l.ended);
+    assert!(log.ended && log.closed_by_client, "{log:?}");
 }
 
 /// Reads frames until an error; how many came, and the error.
@@ -1752,7 +1757,7 @@ macro_rules! realtime_tests {
             an_ice_failure_is_typed,
             a_dropped_signal_socket_fails_connect,
             a_room_lost_mid_session_ends_it_after_the_frames_before,
-            a_frame_sent_after_the_room_ended_leaves_its_reason_to_the_next_read,
+            a_frame_refused_after_the_room_ended_gives_its_reason_and_keeps_the_frames,
             a_server_error_mid_session_ends_the_media_too,
             frames_without_media_or_bytes_are_refused,
             unread_frames_are_bounded_and_counted,

@@ -239,6 +239,8 @@ fn stream<S: Session, R: Read, W: Write>(
     let mut last_status: Option<Instant> = None;
     // When the last frame was sent (draining from then on).
     let mut drain_until = next.is_none().then(|| started + plan.grace);
+    // A refused send ends the stream, after what had come back is taken and written.
+    let mut send_failed: Option<decart::Error> = None;
     loop {
         if cancel.is_cancelled() {
             return End::Interrupted;
@@ -280,7 +282,12 @@ fn stream<S: Session, R: Read, W: Write>(
                         Duration::ZERO
                     }
                     Ok(false) => FULL_RETRY,
-                    Err(e) => return End::Session(e),
+                    Err(e) => {
+                        send_failed = Some(e);
+                        next = None;
+                        drain_until = None;
+                        Duration::ZERO
+                    }
                 }
             }
             (Some(_), _) => due - now,
@@ -312,8 +319,13 @@ fn stream<S: Session, R: Read, W: Write>(
                     };
                 }
             }
-            Ok(None) => {}
-            Err(e) => return End::Session(e),
+            Ok(None) => {
+                if let Some(e) = send_failed.take() {
+                    return End::Session(e);
+                }
+            }
+            // The session's end (after a refused send, the same reason).
+            Err(e) => return End::Session(send_failed.take().unwrap_or(e)),
         }
     }
 }
@@ -579,6 +591,7 @@ mod tests {
         let (tally, end, ..) = go(&mut echo, 10, plan(1000), &CancelHandle::new());
         assert!(matches!(end, End::Session(_)), "{end:?}");
         assert_eq!(tally.frames_sent, 4);
+        assert_eq!(tally.frames_received, 4, "what came back before is kept");
     }
 
     #[test]

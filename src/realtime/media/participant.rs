@@ -851,20 +851,34 @@ fn signal_broke(e: &tungstenite::Error) -> RealtimeError {
 const TRAILER_MAGIC: &[u8; 4] = b"LKTS";
 
 /// Removes a LiveKit packet trailer from the end of a frame, if it has one: TLV metadata
-/// (user timestamp, frame id, each byte XOR 0xFF), one byte holding the trailer's whole length
-/// XOR 0xFF, then `LKTS` (the layout the JS SDK's frame-metadata worker reads). Whether one was
-/// removed.
+/// (user timestamp, frame id, user data; each byte XOR 0xFF), one byte holding the trailer's
+/// whole length XOR 0xFF, then `LKTS` (the layout the JS SDK's frame-metadata worker reads).
+/// As that reader, only a trailer with a valid TLV is removed. Whether one was.
 pub(crate) fn strip_packet_trailer(frame: &mut Vec<u8>) -> bool {
     let len = frame.len();
-    if len < TRAILER_MAGIC.len() + 1 || !frame.ends_with(TRAILER_MAGIC) {
+    let footer = TRAILER_MAGIC.len() + 1;
+    if len < footer || !frame.ends_with(TRAILER_MAGIC) {
         return false;
     }
-    let trailer = usize::from(frame[len - TRAILER_MAGIC.len() - 1] ^ 0xff);
-    if trailer < TRAILER_MAGIC.len() + 1 || trailer > len {
+    let trailer = usize::from(frame[len - footer] ^ 0xff);
+    if trailer < footer || trailer > len {
         return false;
     }
-    frame.truncate(len - trailer);
-    true
+    let (start, end) = (len - trailer, len - footer);
+    let (mut at, mut valid) = (start, false);
+    while at + 2 <= end {
+        let (tag, size) = (frame[at] ^ 0xff, usize::from(frame[at + 1] ^ 0xff));
+        at += 2;
+        if at + size > end {
+            break;
+        }
+        valid |= matches!((tag, size), (1, 8) | (2, 4) | (3, _));
+        at += size;
+    }
+    if valid {
+        frame.truncate(start);
+    }
+    valid
 }
 
 /// A trickled candidate this side can use, else `None`: an unknown form, ICE/TCP (the sockets
@@ -904,6 +918,16 @@ mod tests {
         assert_eq!(lying, before);
         let mut short = TRAILER_MAGIC.to_vec();
         assert!(!strip_packet_trailer(&mut short));
+        // A well-sized footer without a valid TLV (tag 7) is not a trailer.
+        let mut no_tlv = [
+            au.clone(),
+            vec![7 ^ 0xff, 0xff, 7 ^ 0xff],
+            TRAILER_MAGIC.to_vec(),
+        ]
+        .concat();
+        let before = no_tlv.clone();
+        assert!(!strip_packet_trailer(&mut no_tlv));
+        assert_eq!(no_tlv, before);
     }
 
     #[test]
