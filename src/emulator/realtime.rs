@@ -257,6 +257,32 @@ pub struct RealtimeSessionLog {
 }
 
 impl RealtimeSessionLog {
+    /// A session just upgraded: nothing received or announced yet.
+    fn new(
+        query: Vec<(String, String)>,
+        credential: Option<Credential>,
+        user_agent: Option<String>,
+    ) -> Self {
+        RealtimeSessionLog {
+            query,
+            credential,
+            user_agent,
+            session_id: None,
+            room_name: None,
+            received: Vec::new(),
+            closed_by_client: false,
+            ended: false,
+            prompt: None,
+            has_state: false,
+            media_joined: false,
+            media_codec: None,
+            frames_received: 0,
+            frames_sent: 0,
+            media_left: false,
+            viewers_joined: 0,
+        }
+    }
+
     /// A query parameter's value.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.query
@@ -455,33 +481,18 @@ pub(crate) fn upgrade(
         return error(404, &format!("Model {model} not found"));
     }
     let index = {
-        lock(&state.realtime.sessions).push(RealtimeSessionLog {
-            query: query
-                .into_iter()
-                .map(|(k, v)| {
-                    if k == "api_key" {
-                        (k, "<redacted>".to_owned())
-                    } else {
-                        (k, v)
-                    }
-                })
-                .collect(),
-            credential,
-            user_agent: head.header("user-agent").map(str::to_owned),
-            session_id: None,
-            room_name: None,
-            received: Vec::new(),
-            closed_by_client: false,
-            ended: false,
-            prompt: None,
-            has_state: false,
-            media_joined: false,
-            media_codec: None,
-            frames_received: 0,
-            frames_sent: 0,
-            media_left: false,
-            viewers_joined: 0,
-        })
+        let query = query
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "api_key" {
+                    (k, "<redacted>".to_owned())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        let user_agent = head.header("user-agent").map(str::to_owned);
+        lock(&state.realtime.sessions).push(RealtimeSessionLog::new(query, credential, user_agent))
     };
     Ok(Accepted { key, index, script })
 }
@@ -823,24 +834,9 @@ mod tests {
     use super::*;
 
     fn entry(room: &str) -> RealtimeSessionLog {
-        RealtimeSessionLog {
-            query: Vec::new(),
-            credential: None,
-            user_agent: None,
-            session_id: None,
-            room_name: Some(room.to_owned()),
-            received: Vec::new(),
-            closed_by_client: false,
-            ended: false,
-            prompt: None,
-            has_state: false,
-            media_joined: false,
-            media_codec: None,
-            frames_received: 0,
-            frames_sent: 0,
-            media_left: false,
-            viewers_joined: 0,
-        }
+        let mut log = RealtimeSessionLog::new(Vec::new(), None, None);
+        log.room_name = Some(room.to_owned());
+        log
     }
 
     #[test]
