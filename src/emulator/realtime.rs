@@ -194,7 +194,7 @@ impl RealtimeScript {
 
     /// Viewers that join from now on get frames with a LiveKit packet trailer (a user
     /// timestamp and a frame id), as in a room whose publisher advertised frame timing (the
-    /// JS SDK's subscribe token then says `"frame_timing": true`).
+    /// next JS SDK's subscribe token then says `"frame_timing": true`).
     pub fn frame_timing(mut self, on: bool) -> Self {
         self.frame_timing = on;
         self

@@ -47,6 +47,30 @@ pub fn encode_subscribe_token(room_name: &str) -> String {
 /// [`Error::InvalidInput`] (field `subscribe_token`) when the token is not base64, not JSON,
 /// not a JSON object, or has no `room_name` string, or an empty one.
 pub fn decode_subscribe_token(token: &str) -> Result<String, Error> {
+    let object = token_object(token)?;
+    match object.get("room_name") {
+        None => Err(invalid("the token has no room_name")),
+        Some(serde_json::Value::String(s)) if s.is_empty() => {
+            Err(invalid("the token's room_name is empty"))
+        }
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(invalid("the token's room_name is not a string")),
+    }
+}
+
+/// Whether a subscribe token says the session's frames carry LiveKit packet trailers
+/// (`"frame_timing": true`, written by the next, unreleased JS SDK when its publisher
+/// advertises frame timing). A token that does not decode says no.
+#[cfg(all(feature = "realtime", any(feature = "blocking", feature = "async")))]
+pub(crate) fn subscribe_token_frame_timing(token: &str) -> bool {
+    token_object(token)
+        .ok()
+        .and_then(|o| o.get("frame_timing").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
+/// The JSON object inside a subscribe token (either base64 alphabet, padded or not).
+fn token_object(token: &str) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
     let token = token.trim();
     if token.is_empty() {
         return Err(invalid("the token is empty"));
@@ -59,38 +83,11 @@ pub fn decode_subscribe_token(token: &str) -> Result<String, Error> {
     let bytes = engine
         .decode(token)
         .map_err(|_| invalid("the token is not valid base64"))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| invalid("the token does not hold JSON"))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| invalid("the token does not hold a JSON object"))?;
-    match object.get("room_name") {
-        None => Err(invalid("the token has no room_name")),
-        Some(serde_json::Value::String(s)) if s.is_empty() => {
-            Err(invalid("the token's room_name is empty"))
-        }
-        Some(serde_json::Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(invalid("the token's room_name is not a string")),
+    match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(object)) => Ok(object),
+        Ok(_) => Err(invalid("the token does not hold a JSON object")),
+        Err(_) => Err(invalid("the token does not hold JSON")),
     }
-}
-
-/// Whether a subscribe token says the session's frames carry LiveKit packet trailers
-/// (`"frame_timing": true`, set by the JS SDK when its publisher advertises frame timing).
-/// A token that does not decode says no.
-#[cfg(all(feature = "realtime", any(feature = "blocking", feature = "async")))]
-pub(crate) fn subscribe_token_frame_timing(token: &str) -> bool {
-    let token = token.trim();
-    let engine = if token.contains(['-', '_']) {
-        &URL_SAFE_LENIENT
-    } else {
-        &STANDARD_LENIENT
-    };
-    engine
-        .decode(token)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|v| v.get("frame_timing").and_then(serde_json::Value::as_bool))
-        .unwrap_or(false)
 }
 
 fn invalid(message: &str) -> Error {

@@ -80,8 +80,15 @@ pub struct RealtimeError {
 }
 
 /// WebSocket close code 1008, "policy violation": the server ended the session for good
-/// (moderation, a refused credential); the newest JS SDK does not reconnect after it.
+/// (moderation, a refused credential); the next (unreleased) JS SDK does not reconnect after
+/// it.
 pub const POLICY_VIOLATION_CLOSE: u16 = 1008;
+
+/// Whether a server's text names one of [`PERMANENT_ERROR_SUBSTRINGS`] (case-insensitive).
+fn names_permanent(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    PERMANENT_ERROR_SUBSTRINGS.iter().any(|s| text.contains(s))
+}
 
 impl RealtimeError {
     pub(crate) fn new(kind: RealtimeErrorKind, message: impl Into<String>) -> Self {
@@ -97,12 +104,8 @@ impl RealtimeError {
     /// A close frame's code and reason: 1008 (policy violation) or a reason naming one of
     /// [`PERMANENT_ERROR_SUBSTRINGS`] makes the close permanent.
     pub(crate) fn with_close(mut self, code: u16, reason: &str) -> Self {
-        let reason = reason.to_ascii_lowercase();
         self.close_code = Some(code);
-        self.terminal_close = code == POLICY_VIOLATION_CLOSE
-            || PERMANENT_ERROR_SUBSTRINGS
-                .iter()
-                .any(|s| reason.contains(s));
+        self.terminal_close = code == POLICY_VIOLATION_CLOSE || names_permanent(reason);
         self
     }
 
@@ -152,10 +155,7 @@ impl RealtimeError {
                 Some(s) => (400..500).contains(&s) && s != 408 && s != 429,
                 None => true,
             },
-            RealtimeErrorKind::Server => {
-                let m = self.message.to_ascii_lowercase();
-                PERMANENT_ERROR_SUBSTRINGS.iter().any(|s| m.contains(s))
-            }
+            RealtimeErrorKind::Server => names_permanent(&self.message),
             RealtimeErrorKind::Closed => self.terminal_close,
             RealtimeErrorKind::Connect
             | RealtimeErrorKind::ConnectTimeout
